@@ -1,0 +1,1 @@
+"""ESMS Numérique usage monitoring service."""

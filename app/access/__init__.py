@@ -1,0 +1,1 @@
+"""Bearer tokens, roles and scopes (SPEC §8)."""

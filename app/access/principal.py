@@ -1,0 +1,47 @@
+"""Who is calling: a role bound to a vendor, a region, or the whole country (SPEC §8)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VENDOR = "vendor"
+    ARS = "ars"
+    GRADES = "grades"
+    NATIONAL = "national"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: int | None
+    role: Role
+    vendor_siren: str | None = None
+    region_code: str | None = None
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        bound = self.vendor_siren or self.region_code or "all"
+        return f"{self.role.value}:{bound}:{self.token_id}"
+
+    def sees_region(self, region_code: str) -> bool:
+        return self.role is Role.NATIONAL or (
+            self.role in (Role.ARS, Role.GRADES) and self.region_code == region_code
+        )
+
+
+TOKEN_PREFIX = "esms_"
+
+
+def new_token() -> str:
+    """A random bearer token; only its hash is stored, so it is shown once."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    # The token carries 256 random bits: a plain SHA-256 cannot be reversed by guessing.
+    return hashlib.sha256(token.encode()).hexdigest()

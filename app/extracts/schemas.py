@@ -1,0 +1,84 @@
+"""Request and response shapes of the extracts API (documentation and responses)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class ExtractIn(BaseModel):
+    """One establishment (FINESS ET) x one collection period, with the annexe 2 counts."""
+
+    finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
+    period_start: str = Field(pattern=MONTH, examples=["2025-01"])
+    period_end: str = Field(pattern=MONTH, examples=["2025-03"])
+    accompanied_persons: int = Field(ge=0, description="personnes accompagnées (file active)")
+    eligible_persons: int = Field(
+        ge=0, description="personnes pouvant bénéficier d'un projet d'accueil et d'accompagnement"
+    )
+    mssante_messages_sent: int = Field(ge=0)
+    dmp_fed_persons: int = Field(ge=0, description="DMP alimentés avec au moins un document")
+    active_files: int = Field(ge=0, description="dossiers actifs")
+    active_files_with_care_project: int = Field(
+        ge=0, description="dossiers actifs avec un projet personnalisé"
+    )
+    active_files_with_agenda_event: int = Field(
+        ge=0, description="dossiers actifs avec au moins un événement d'agenda"
+    )
+    eprescriptions_imported: int | None = Field(default=None, ge=0)
+    eparcours_exchanges: int | None = Field(default=None, ge=0)
+
+
+class ExtractBatch(BaseModel):
+    extracts: list[ExtractIn] = Field(max_length=10_000)
+
+
+class FieldMessage(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class RowResult(BaseModel):
+    index: int
+    finess: str | None
+    period_start: str | None
+    period_end: str | None
+    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    revision: int | None
+    errors: list[FieldMessage]
+    warnings: list[FieldMessage]
+
+
+class ImportCounts(BaseModel):
+    created: int
+    revised: int
+    unchanged: int
+    rejected: int
+    skipped: int = Field(description="valid rows not stored because the atomic batch failed")
+
+
+class ImportSummary(BaseModel):
+    status: Literal["ok", "partial", "rejected"]
+    dry_run: bool
+    atomic: bool
+    counts: ImportCounts
+    results: list[RowResult]
+
+
+class WithdrawalIn(BaseModel):
+    finess: str
+    period_start: str = Field(pattern=MONTH)
+    period_end: str = Field(pattern=MONTH)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class WithdrawalOut(BaseModel):
+    finess: str
+    period_start: str
+    period_end: str
+    revision: int
+    withdrawn: bool = True

@@ -1,0 +1,1 @@
+"""The annexe 2 usage indicators and their time series."""

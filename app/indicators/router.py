@@ -1,0 +1,133 @@
+"""HTTP endpoints of an establishment's measurements (annexe 2 indicators) and history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.access.dependencies import CurrentPrincipal
+from app.campaigns.loader import current_campaign
+from app.clock import Month, to_paris
+from app.db import SessionDep
+from app.errors import FieldError, Invalid, NotFound
+from app.extracts.models import COUNT_FIELDS
+from app.indicators import repository
+from app.indicators.rules import COUNTS, compute, meets_targets
+from app.indicators.schemas import (
+    IndicatorValue,
+    MeasurementRead,
+    MeasurementSeries,
+    RevisionHistory,
+    RevisionRead,
+)
+from app.referential.finess import InvalidFiness, check_finess
+from app.referential.repository import visible_establishment
+
+router = APIRouter(prefix="/api/v1/establishments", tags=["indicators"])
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+FromQuery = Annotated[str | None, Query(alias="from", pattern=_MONTH, description="YYYY-MM")]
+ToQuery = Annotated[str | None, Query(pattern=_MONTH, description="YYYY-MM")]
+
+
+def _bounds(from_: str | None, to: str | None) -> tuple[Month | None, Month | None]:
+    start = Month.parse(from_) if from_ else None
+    end = Month.parse(to) if to else None
+    if start and end and end < start:
+        raise Invalid("`to` is before `from`.", [FieldError("to", "before_from", "to < from")])
+    return start, end
+
+
+async def _visible(session, principal, finess: str) -> str:
+    try:
+        number = check_finess(finess)
+    except InvalidFiness as exc:
+        raise NotFound(f"Establishment {finess} not found ({exc}).") from exc
+    if await visible_establishment(session, principal, number) is None:
+        raise NotFound(f"Establishment {number} not found.")
+    return number
+
+
+def measurement_read(row) -> MeasurementRead:
+    counts = {name: getattr(row, name) for name in COUNT_FIELDS}
+    indicators = compute(counts, current_campaign().targets)
+    return MeasurementRead(
+        period_start=str(Month.of(row.period_start)),
+        period_end=str(Month.of(row.period_end)),
+        first_window=row.first_window,
+        revision=row.revision,
+        received_at=to_paris(row.received_at),
+        counts=counts,
+        indicators={
+            i.code: IndicatorValue(
+                value=(counts[COUNTS[i.code]] if i.code in COUNTS else i.value),
+                target=i.target,
+                met=i.met,
+            )
+            for i in indicators
+        },
+        meets_targets=meets_targets(indicators),
+        warnings=row.warnings or [],
+    )
+
+
+@router.get(
+    "/{finess}/measurements",
+    response_model=MeasurementSeries,
+    summary="Time series of an establishment's measurements and annexe 2 indicators",
+    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
+)
+async def get_measurements(
+    finess: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> MeasurementSeries:
+    """The latest revision of each period (withdrawn ones left out), oldest first."""
+    number = await _visible(session, principal, finess)
+    start, end = _bounds(from_, to)
+    rows = await repository.measurements(
+        session, number, start.first_day if start else None, end.first_day if end else None
+    )
+    return MeasurementSeries(finess=number, items=[measurement_read(r) for r in rows])
+
+
+@router.get(
+    "/{finess}/revisions",
+    response_model=RevisionHistory,
+    summary="Every revision received for an establishment, withdrawals included",
+    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
+)
+async def get_revisions(
+    finess: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> RevisionHistory:
+    number = await _visible(session, principal, finess)
+    start, end = _bounds(from_, to)
+    rows = await repository.revisions(
+        session, number, start.first_day if start else None, end.first_day if end else None
+    )
+    return RevisionHistory(
+        finess=number,
+        items=[
+            RevisionRead(
+                period_start=str(Month.of(r.period_start)),
+                period_end=str(Month.of(r.period_end)),
+                revision=r.revision,
+                withdrawn=r.withdrawn,
+                first_window=r.first_window,
+                vendor_siren=r.vendor_siren,
+                sent_by_token=r.token_id,
+                request_id=r.request_id,
+                received_at=to_paris(r.received_at),
+                counts={name: getattr(r, name) for name in COUNT_FIELDS},
+                warnings=r.warnings or [],
+            )
+            for r in rows
+        ],
+    )

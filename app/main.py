@@ -1,0 +1,105 @@
+"""create_app(): routers, error handlers, request ids, and the database lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import __doc__ as description
+from app.access.router import router as access_router
+from app.config import get_settings
+from app.db import Database, get_database, make_engine, resolve_database_url, set_database
+from app.errors import install_error_handlers, problem
+from app.extracts.router import router as extracts_router
+from app.indicators.router import router as indicators_router
+from app.projects.router import router as projects_router
+from app.referential.router import router as referential_router
+from app.vendors.router import router as vendors_router
+
+REQUEST_ID = "X-Request-ID"
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's, or a new one) and echo it in the response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming[:100] if incoming else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (REQUEST_ID.lower().encode(), request_id.encode("latin-1"))
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(database: Database | None = None) -> FastAPI:
+    """The ASGI app. Without `database`, the lifespan connects to the configured one."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database or Database(make_engine(resolve_database_url(), get_settings().db_pool_size))
+        set_database(db)
+        try:
+            yield
+        finally:
+            if owned:
+                await db.dispose()
+            set_database(None)
+
+    app = FastAPI(
+        title="ESMS Numérique usage monitoring",
+        version="1.0.0",
+        description=(description or "")
+        + " Vendors push monthly extracts; the service computes the annexe 2 indicators, "
+        "the funding of each project and whether it qualifies for its balance payment.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (
+        vendors_router,
+        referential_router,
+        indicators_router,
+        projects_router,
+        extracts_router,
+        access_router,
+    ):
+        app.include_router(router)
+
+    @app.get(
+        "/health",
+        tags=["operations"],
+        summary="200 when the database answers, 503 otherwise",
+        responses={503: {"content": {"application/problem+json": {}}}},
+    )
+    async def health(request: Request) -> JSONResponse:
+        try:
+            async with asyncio.timeout(2):
+                async with get_database().engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:
+            return problem(
+                request, 503, "Service unavailable", "The database does not answer.", "unavailable"
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    return app

@@ -1,0 +1,248 @@
+"""Annexe 5 C and D balance payment (the "solde"): targets met, expenses declared, amount due.
+
+A project's status, in the order it is decided:
+
+- `balance_paid`: the ARS recorded the balance payment; nothing is left to follow.
+- `no_data`: no establishment of the project has a measurement yet (or it has none).
+- `in_progress`: some establishment has a measurement, but at least one establishment has none
+  or misses at least one target on its latest measurement.
+- `targets_met`: the latest measurement of every establishment meets all five targets
+  (annexe 2), but the expense statement ("état récapitulatif des dépenses") is not recorded.
+- `eligible`: targets met and the expense statement recorded: the project qualifies for the
+  balance (`qualifies_for_balance` is then true; it is also true under `balance_paid` when the
+  same two conditions hold).
+
+Rates are exact ratios (`Fraction(7, 10)` or `Decimal("0.7")` is 70 %), compared with the
+target without any rounding, so 69.99 % misses 70 %; a rate whose denominator is zero is None
+and misses its target. Values shown to users are percentages rounded half-up to one decimal;
+`gap` is what is missing in percentage points, rounded up to one decimal so that a miss never
+shows as 0.0.
+
+`balance_due` = min(total aid, declared expenses) − advance paid, rounded to the cent; negative
+means an overpayment to recover; None until the expense statement is recorded. `overdue` is the
+indicative delay of annexe 5 D (9 months for an upgrade, 18 for an acquisition or a
+generalisation, from the project start): true when that delay has passed and targets are still
+unmet; never for national projects ("ces délais indicatifs ne concernent pas les projets de
+portée nationale"), nor before the start is recorded, nor once the balance is paid.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from app.campaigns import Campaign, FundingCase
+from app.projects.funding import Guichet, to_cents
+
+Ratio = Fraction | Decimal | int
+
+__all__ = [
+    "BalanceStatus",
+    "Compliance",
+    "EstablishmentCompliance",
+    "LatestMeasurement",
+    "Period",
+    "ProjectProgress",
+    "Ratio",
+    "Shortfall",
+    "add_months",
+    "balance_due",
+    "compliance",
+    "display_percent",
+    "is_overdue",
+    "meets_target",
+    "shortfalls",
+]
+
+
+class BalanceStatus(StrEnum):
+    NO_DATA = "no_data"
+    IN_PROGRESS = "in_progress"
+    TARGETS_MET = "targets_met"
+    ELIGIBLE = "eligible"
+    BALANCE_PAID = "balance_paid"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A collection window, as stored with the measurement."""
+
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class LatestMeasurement:
+    """The latest measurement of an establishment: its window and its five rates as ratios."""
+
+    period_start: date
+    period_end: date
+    rates: Mapping[str, Ratio | None]
+
+
+@dataclass(frozen=True)
+class ProjectProgress:
+    """What the ARS recorded about a project that the balance depends on.
+
+    `advance_paid` is the sum of the advance payments; `declared_expenses` the amount of the
+    expense statement (None while not recorded).
+    """
+
+    funding_case: FundingCase
+    guichet: Guichet
+    total_aid: Decimal
+    started_on: date | None = None
+    advance_paid: Decimal | None = None
+    declared_expenses: Decimal | None = None
+    balance_decided_on: date | None = None
+    balance_paid_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """One target missed: displayed value and gap in percent, None when not computable."""
+
+    indicator: str
+    value: Decimal | None
+    target: Decimal
+    gap: Decimal | None
+
+
+@dataclass(frozen=True)
+class EstablishmentCompliance:
+    finess: str
+    latest_period: Period | None
+    meets_targets: bool
+    shortfalls: tuple[Shortfall, ...]
+
+
+@dataclass(frozen=True)
+class Compliance:
+    status: BalanceStatus
+    qualifies_for_balance: bool
+    balance_due: Decimal | None
+    overdue: bool
+    establishments: tuple[EstablishmentCompliance, ...]
+
+    @property
+    def blocking(self) -> tuple[EstablishmentCompliance, ...]:
+        """Establishments that keep the project from the balance (no data or a target missed)."""
+        return tuple(item for item in self.establishments if not item.meets_targets)
+
+
+def _exact(ratio: Ratio) -> Fraction:
+    # A float has already lost the exact count ratio; refuse it instead of comparing it.
+    if isinstance(ratio, bool) or not isinstance(ratio, Fraction | Decimal | int):
+        raise TypeError(f"a rate must be a Fraction, Decimal or int ratio, got {ratio!r}")
+    return Fraction(ratio)
+
+
+def display_percent(ratio: Ratio | None) -> Decimal | None:
+    """The ratio as a percentage rounded half-up to one decimal (69.95 % shows as 70.0)."""
+    if ratio is None:
+        return None
+    tenths = math.floor(_exact(ratio) * 1000 + Fraction(1, 2))
+    return Decimal(tenths).scaleb(-1)
+
+
+def meets_target(ratio: Ratio | None, target: Decimal) -> bool:
+    """Exact comparison of the ratio with a target in percent; a missing rate never meets it."""
+    return ratio is not None and _exact(ratio) * 100 >= Fraction(target)
+
+
+def shortfalls(
+    rates: Mapping[str, Ratio | None], targets: Mapping[str, Decimal]
+) -> tuple[Shortfall, ...]:
+    """The targets a measurement misses, in the campaign's indicator order."""
+    missed = []
+    for indicator, target in targets.items():
+        ratio = rates.get(indicator)
+        if meets_target(ratio, target):
+            continue
+        gap = None
+        if ratio is not None:
+            gap = Decimal(math.ceil((Fraction(target) - _exact(ratio) * 100) * 10)).scaleb(-1)
+        missed.append(Shortfall(indicator, display_percent(ratio), target, gap))
+    return tuple(missed)
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, on the month's last day when it is shorter."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def balance_due(progress: ProjectProgress) -> Decimal | None:
+    """min(total aid, declared expenses) − advance paid; negative is an overpayment."""
+    if progress.declared_expenses is None:
+        return None
+    advance = progress.advance_paid or Decimal(0)
+    return to_cents(min(progress.total_aid, progress.declared_expenses) - advance)
+
+
+def is_overdue(
+    progress: ProjectProgress, targets_met: bool, *, campaign: Campaign, today: date
+) -> bool:
+    """Annexe 5 D indicative delay passed with targets unmet (never for national projects)."""
+    if (
+        targets_met
+        or progress.guichet == Guichet.NATIONAL
+        or progress.started_on is None
+        or progress.balance_paid_on is not None
+    ):
+        return False
+    months = campaign.indicative_duration_months[FundingCase(progress.funding_case)]
+    return today > add_months(progress.started_on, months)
+
+
+def compliance(
+    latest: Mapping[str, LatestMeasurement | None],
+    progress: ProjectProgress,
+    *,
+    campaign: Campaign,
+    today: date,
+) -> Compliance:
+    """Where a project stands for its balance; `latest` maps every FINESS ET to its measurement."""
+    establishments = []
+    for finess, measurement in latest.items():
+        if measurement is None:
+            establishments.append(EstablishmentCompliance(finess, None, False, ()))
+            continue
+        missed = shortfalls(measurement.rates, campaign.targets)
+        establishments.append(
+            EstablishmentCompliance(
+                finess,
+                Period(measurement.period_start, measurement.period_end),
+                not missed,
+                missed,
+            )
+        )
+
+    measured = any(item.latest_period is not None for item in establishments)
+    targets_met = bool(establishments) and all(item.meets_targets for item in establishments)
+    qualifies = targets_met and progress.declared_expenses is not None
+    if progress.balance_paid_on is not None:
+        status = BalanceStatus.BALANCE_PAID
+    elif not measured:
+        status = BalanceStatus.NO_DATA
+    elif qualifies:
+        status = BalanceStatus.ELIGIBLE
+    elif targets_met:
+        status = BalanceStatus.TARGETS_MET
+    else:
+        status = BalanceStatus.IN_PROGRESS
+    return Compliance(
+        status=status,
+        qualifies_for_balance=qualifies,
+        balance_due=balance_due(progress),
+        overdue=is_overdue(progress, targets_met, campaign=campaign, today=today),
+        establishments=tuple(establishments),
+    )

@@ -1,0 +1,96 @@
+"""Request and response shapes of projects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.schemas import Money
+
+FundingCaseName = Literal["acquisition", "upgrade", "generalisation"]
+
+
+class ProjectEstablishmentIn(BaseModel):
+    finess: str
+    funding_case: FundingCaseName | None = None
+    eligible_hours_share: Decimal | None = Field(
+        default=None, gt=0, le=1, description="share of eligible hours (confort services)"
+    )
+    hardware_quote: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+
+
+class ProjectCreate(BaseModel):
+    reference: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=300)
+    region: str = Field(examples=["11"], description="INSEE code of the ARS's region")
+    vendor_siren: str
+    software: str = Field(min_length=1, max_length=200)
+    funding_case: FundingCaseName
+    submitted_on: date
+    establishments: list[ProjectEstablishmentIn] = Field(min_length=1, max_length=5000)
+    amoa_requested: bool = False
+    joins_funded_group: bool = Field(
+        default=False, description="joins an already funded group (no minimum size)"
+    )
+
+
+class Funding(BaseModel):
+    usage: Money
+    software: Money
+    hardware: Money
+    amoa: Money
+    total: Money
+    advance: Money
+    balance: Money
+
+
+class IssueOut(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class ProjectEstablishmentRead(BaseModel):
+    finess: str
+    name: str
+    legal_entity_finess: str
+    region: str
+    funding_case: FundingCaseName
+    eligible_hours_share: Decimal | None
+    hardware_quote: Money | None
+    rank: int | None
+    usage: Money | None
+    software: Money | None
+    hardware: Money | None
+
+
+class ProjectRead(BaseModel):
+    id: int
+    reference: str
+    name: str
+    region: str
+    vendor_siren: str
+    software: str
+    funding_case: FundingCaseName
+    submitted_on: date
+    guichet: Literal["regional", "national"] | None
+    amoa_requested: bool
+    funding: Funding | None
+    warnings: list[IssueOut] = []
+    created_at: datetime
+    establishments: list[ProjectEstablishmentRead] = []
+
+
+class ProjectSummary(BaseModel):
+    id: int
+    reference: str
+    name: str
+    region: str
+    vendor_siren: str
+    funding_case: FundingCaseName
+    establishment_count: int
+    total: Money | None
+    status: str | None = None

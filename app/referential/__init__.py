@@ -1,0 +1,1 @@
+"""Reference data of the programme: regions, départements, FINESS numbers and the FINESS file."""

@@ -1,0 +1,441 @@
+"""Read the official public FINESS extraction, and write synthetic ones in the same format.
+
+The extraction ("FINESS Extraction du Fichier des établissements", data.gouv.fr) is
+semicolon-separated, ISO-8859-1, without a header: a metadata line `finess;etalab;…`, then
+one `structureet` row of 32 fields per establishment (ET), then other kinds of rows
+(`geolocalisation`…) that we skip. Its `departement` field writes overseas départements
+with FINESS's own codes (9A Guadeloupe… 9F Mayotte). Both directions stream, so a file of
+100 000 establishments costs no more memory than one of ten.
+"""
+
+import csv
+import math
+import os
+import random
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import accumulate
+
+from stdnum import luhn
+
+from app.referential.categories import CATEGORIES, Audience, Category, category_label
+from app.referential.finess import InvalidFiness, check_finess, make_finess, serial_capacity
+from app.referential.geography import (
+    DEPARTMENTS,
+    FINESS_DEPARTMENT_CODES,
+    department_from_finess_file,
+    region_of_department,
+)
+
+ENCODING = "iso-8859-1"
+STRUCTUREET_FIELDS = (
+    "structureet", "nofinesset", "nofinessej", "rs", "rslongue", "complrs", "compldistrib",
+    "numvoie", "typvoie", "voie", "compvoie", "lieuditbp", "commune", "departement",
+    "libdepartement", "ligneacheminement", "telephone", "telecopie", "categetab",
+    "libcategetab", "categagretab", "libcategagretab", "siret", "codeape", "codemft",
+    "libmft", "codesph", "libsph", "dateouv", "dateautor", "datemaj", "numuai",
+)  # fmt: skip
+_FIELD = {name: index for index, name in enumerate(STRUCTUREET_FIELDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class FinessRecord:
+    """One usable establishment of the file; `line` is where it stands (1 = metadata line)."""
+
+    line: int
+    finess: str
+    legal_entity_finess: str
+    name: str
+    department: str  # INSEE code
+    category_code: str
+    category_label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FinessFileError:
+    """A `structureet` row that cannot be used, and why."""
+
+    line: int
+    message: str
+
+
+def _clean(text: str) -> str:
+    # The file pads and double-spaces names ("CMPP  INTERSECTORIEL").
+    return " ".join(text.split())
+
+
+def _record(line: int, row: list[str]) -> FinessRecord | FinessFileError:
+    if len(row) != len(STRUCTUREET_FIELDS):
+        return FinessFileError(
+            line, f"structureet row has {len(row)} fields, expected {len(STRUCTUREET_FIELDS)}"
+        )
+    problems: list[str] = []
+    numbers: dict[str, str] = {}
+    for field in ("nofinesset", "nofinessej"):
+        try:
+            numbers[field] = check_finess(row[_FIELD[field]])
+        except InvalidFiness as exc:
+            problems.append(f"{field}: {exc}")
+    raw_department = row[_FIELD["departement"]]
+    department = department_from_finess_file(raw_department)
+    if department is None:
+        problems.append(f"departement {raw_department!r} is not a département of the programme")
+    name = _clean(row[_FIELD["rslongue"]]) or _clean(row[_FIELD["rs"]])
+    if not name:
+        problems.append("no name: rs and rslongue are both empty")
+    category_code = row[_FIELD["categetab"]].strip()
+    if not category_code:
+        problems.append("categetab (category code) is empty")
+    if problems or department is None:
+        return FinessFileError(line, "; ".join(problems))
+    return FinessRecord(
+        line=line,
+        finess=numbers["nofinesset"],
+        legal_entity_finess=numbers["nofinessej"],
+        name=name,
+        department=department,
+        category_code=category_code,
+        category_label=_clean(row[_FIELD["libcategetab"]]) or category_label(category_code),
+    )
+
+
+def iter_finess_file(path: str | os.PathLike[str]) -> Iterator[FinessRecord | FinessFileError]:
+    """Each `structureet` row of a FINESS extraction, as a record or as the reason it is unusable.
+
+    Streams the file: memory does not grow with its size.
+    """
+    with open(path, encoding=ENCODING, newline="") as file:
+        # csv rather than split(";"): names holding quotes come quoted ("LIEU DE VIE ""X""").
+        reader = csv.reader(file, delimiter=";")
+        for row in reader:
+            # line_num counts physical lines, so it stays right after a multi-line field.
+            line = reader.line_num
+            if not row:
+                continue
+            kind = row[0]
+            if line == 1 and kind not in ("finess", "structureet"):
+                yield FinessFileError(
+                    1,
+                    "line 1 is not the metadata line of a FINESS extraction (finess;etalab;…): "
+                    "expected the official file, semicolon-separated and ISO-8859-1",
+                )
+            if kind == "structureet":
+                yield _record(line, row)
+
+
+# --- Synthetic extraction ---------------------------------------------------------------
+
+# Population in thousands (INSEE, about 2020), the weight of each département in a synthetic
+# file: the number of ESSMS follows population closely enough for demos and benchmarks.
+_POPULATION = {
+    "01": 657, "02": 531, "03": 335, "04": 165, "05": 141, "06": 1094, "07": 329, "08": 270,
+    "09": 153, "10": 310, "11": 375, "12": 279, "13": 2043, "14": 695, "15": 144, "16": 352,
+    "17": 655, "18": 302, "19": 240, "2A": 160, "2B": 182, "21": 534, "22": 600, "23": 116,
+    "24": 413, "25": 543, "26": 516, "27": 599, "28": 431, "29": 915, "30": 748, "31": 1415,
+    "32": 191, "33": 1623, "34": 1176, "35": 1079, "36": 219, "37": 610, "38": 1271,
+    "39": 259, "40": 413, "41": 329, "42": 765, "43": 227, "44": 1429, "45": 680, "46": 174,
+    "47": 331, "48": 76, "49": 818, "50": 495, "51": 566, "52": 172, "53": 307, "54": 733,
+    "55": 184, "56": 759, "57": 1046, "58": 204, "59": 2608, "60": 829, "61": 279,
+    "62": 1466, "63": 662, "64": 682, "65": 229, "66": 479, "67": 1140, "68": 767,
+    "69": 1875, "70": 235, "71": 551, "72": 566, "73": 436, "74": 826, "75": 2165,
+    "76": 1255, "77": 1421, "78": 1448, "79": 374, "80": 570, "81": 389, "82": 260,
+    "83": 1076, "84": 561, "85": 685, "86": 438, "87": 372, "88": 364, "89": 335, "90": 141,
+    "91": 1301, "92": 1624, "93": 1644, "94": 1407, "95": 1249, "971": 384, "972": 364,
+    "973": 281, "974": 861, "976": 279,
+}  # fmt: skip
+
+# How many establishments a legal entity (EJ) manages. Most are single associations or
+# public bodies with a handful; a few groups or big associations run dozens, which puts
+# organisations on both sides of the "petit organisme gestionnaire" threshold (15, or 8 in
+# Corse and overseas). Within 1-5, single-establishment organisations dominate.
+_SMALL_EJ_WEIGHTS = (50, 20, 12, 10, 8)
+
+_PLACES = (
+    "Les Érables", "Les Tilleuls", "Les Chênes", "Les Charmilles", "La Roseraie",
+    "Le Clos Fleuri", "Les Jardins d'Automne", "La Maison du Lac", "Le Moulin", "Saint-Joseph",
+    "Notre-Dame", "Sainte-Thérèse", "Bellevue", "Les Glycines", "Les Lilas", "Les Mimosas",
+    "Les Peupliers", "Les Acacias", "Le Verger", "La Source", "Les Hêtres", "L'Orée du Bois",
+    "Le Val Fleuri", "Les Cèdres", "Les Marronniers", "La Clairière", "Les Prés Verts",
+    "Le Castel", "La Châtaigneraie", "Les Hirondelles", "Jean Moulin", "Simone Veil",
+    "Marie Curie", "Louis Pasteur", "Victor Hugo", "George Sand", "Émile Zola", "Pierre Loti",
+    "Jules Verne", "Frédéric Mistral", "Les Bruyères", "Le Phare", "L'Arc-en-Ciel",
+    "Les Tournesols", "Le Bocage", "La Colline", "Les Vignes", "Le Belvédère",
+    "Les Coquelicots", "Les Étangs",
+)  # fmt: skip
+_COMMUNES = (
+    "Beaumont", "Villeneuve", "Saint-Martin", "Châteauneuf", "Montfort", "Fontaine",
+    "Neuville", "Belleville", "Saint-Germain", "Sainte-Marie", "Saint-Pierre", "La Chapelle",
+    "Villefranche", "Beaulieu", "Rochefort", "Chaumont", "Montreuil", "Vernon", "Écully",
+    "Bréville", "Saint-André", "Valence", "Marigny", "Lussac", "Corbières", "Aubière",
+)  # fmt: skip
+_STREET_TYPES = ("R", "R", "R", "AV", "BD", "CHE", "RTE", "PL", "ALL", "IMP")
+_STREETS = (
+    "DE LA REPUBLIQUE", "JEAN JAURES", "DU GENERAL DE GAULLE", "VICTOR HUGO", "DES ECOLES",
+    "DE LA GARE", "PASTEUR", "DU MOULIN", "DES TILLEULS", "DE L'EGLISE", "DU STADE",
+    "DE LA LIBERATION", "DU 8 MAI 1945", "SAINT-JEAN", "DES PRES", "DU CHATEAU",
+)  # fmt: skip
+
+# categagretab of each category. Verified against real extractions for 4401 (EHPAD) and
+# 4106 (CMPP); the others follow the nomenclature's agrégats (TRE_R65) by their meaning.
+_AGGREGATES = {
+    "4101": "Etab.Educ.Spéciale pour Déficients Mentaux et Handicapés",
+    "4102": "Etab.Educ Spéciale pour Enfants Trouble Conduite et Comport",
+    "4103": "Etablissements d'Education Spéciale pour Handicapés Moteurs",
+    "4106": "Services à Domicile ou Ambulatoires pour Handicapés",
+    "4301": "Etab. et Services d'Hébergement pour Adultes Handicapés",
+    "4302": "Etab.et Services de Travail Protégé pour Adultes Handicapés",
+    "4305": "Services de Maintien à Domicile pour Handicapés",
+    "4401": "Etablissements d'Hébergement pour Personnes Âgées",
+    "4402": "Services de Maintien à Domicile pour Personnes Âgées",
+    "4501": "Etablissements de l'Aide Sociale à l'Enfance",
+    "4601": "Etablissements pour Adultes et Familles en Difficulté",
+    "4605": "Etablissements et services multi-clientèles",
+}
+_CATEGORY_AGGREGATE = {
+    "500": "4401", "202": "4401", "207": "4401", "354": "4402", "209": "4605", "460": "4605",
+    "183": "4101", "188": "4101", "186": "4102", "192": "4103", "182": "4106", "189": "4106",
+    "190": "4106", "246": "4302", "255": "4301", "448": "4301", "449": "4301", "437": "4301",
+    "252": "4301", "253": "4301", "382": "4301", "445": "4305", "446": "4305", "177": "4501",
+    "214": "4601",
+}  # fmt: skip
+# NAF code (APE) of the activity, left empty on part of the rows as in the real file.
+_CATEGORY_APE = {
+    "500": "8710A", "202": "8730A", "207": "8810A", "354": "8810A", "209": "8810A",
+    "460": "8810A", "183": "8891B", "188": "8710B", "186": "8891B", "192": "8891B",
+    "182": "8891B", "189": "8891B", "190": "8891B", "246": "8810C", "255": "8710C",
+    "448": "8710C", "449": "8790B", "445": "8810B", "446": "8810B", "177": "8790A",
+    "214": "8790B",
+}  # fmt: skip
+# Tariff mode (codemft;libmft): values found in real extractions.
+_MFT_EHPAD = ("40", "ARS/PCD, Tarif global, habilité aide sociale, recours PUI")
+_MFT_DEPARTMENT = ("08", "Président du Conseil Départemental")
+_MFT_UNKNOWN = ("99", "Indéterminé")
+_DEPARTMENT_FUNDED = frozenset({"202", "460", "449", "446", "177"})
+# Telephone prefixes: metropolitan zone by region, overseas by département.
+_PHONE_ZONE = {
+    "11": "01", "24": "02", "28": "02", "52": "02", "53": "02", "27": "03", "32": "03",
+    "44": "03", "84": "04", "93": "04", "94": "04", "75": "05", "76": "05",
+}  # fmt: skip
+_OVERSEAS_PHONE = {"971": "0590", "972": "0596", "973": "0594", "974": "0262", "976": "0269"}
+_FILE_DEPARTMENT_CODE = {insee: finess for finess, insee in FINESS_DEPARTMENT_CODES.items()}
+_METADATA_LINE = "finess;etalab;1;2024-01-31"
+_FIRST_OPENING = date(1970, 1, 1)
+_LAST_UPDATE = date(2024, 1, 31)
+
+
+def _upper_ascii(text: str) -> str:
+    """As the file writes département names: "Côte-d'Or" -> "COTE-D'OR"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+_FILE_DEPARTMENT_NAME = {code: _upper_ascii(d.name) for code, d in DEPARTMENTS.items()}
+_FILE_COMMUNES = tuple(_upper_ascii(commune) for commune in _COMMUNES)
+
+
+def _department_quotas(count: int) -> dict[str, int]:
+    """How many establishments each département gets: by population, every one at least once."""
+    codes = list(DEPARTMENTS)
+    floor = 1 if count >= len(codes) else 0
+    spread = count - floor * len(codes)
+    total = sum(_POPULATION.values())
+    exact = {code: spread * _POPULATION[code] / total for code in codes}
+    quotas = {code: floor + math.floor(share) for code, share in exact.items()}
+    # Largest remainders get the few establishments that rounding down left over.
+    left = count - sum(quotas.values())
+    by_remainder = sorted(codes, key=lambda code: exact[code] - math.floor(exact[code]))
+    for code in by_remainder[len(by_remainder) - left :]:
+        quotas[code] += 1
+    return quotas
+
+
+class _Serials:
+    """Distinct, scattered FINESS serials for one département, in constant memory.
+
+    A full-period linear congruential sequence over each block of serials (those keeping
+    position 3 at 0 first): numbers look random, yet none repeats before the block is used up.
+    """
+
+    def __init__(self, department: str, rng: random.Random) -> None:
+        self.department = department
+        self.block = serial_capacity(department) // 10  # a power of ten
+        # Hull-Dobell: full period mod 10^k needs an increment prime to 10 and a
+        # multiplier = 1 mod 20 (divisible by 2, 5 and 4 once decremented).
+        self.multiplier = 1 + 20 * rng.randrange(1, self.block // 20)
+        self.increment = rng.choice((1, 3, 7, 9)) + 10 * rng.randrange(self.block // 10)
+        self.state = rng.randrange(self.block)
+        self.issued = 0
+
+    def next_number(self) -> str:
+        self.state = (self.multiplier * self.state + self.increment) % self.block
+        serial = (self.issued // self.block) * self.block + self.state
+        self.issued += 1
+        return make_finess(self.department, serial)
+
+
+def _ej_size(rng: random.Random) -> int:
+    draw = rng.random()
+    if draw < 0.80:
+        return rng.choices(range(1, 6), _SMALL_EJ_WEIGHTS)[0]
+    if draw < 0.90:
+        return rng.randint(6, 9)
+    if draw < 0.98:
+        return rng.randint(10, 40)
+    return rng.randint(50, 150)
+
+
+def _establishment_name(rng: random.Random, category: Category) -> str:
+    # Home services are named after the area they cover, establishments after their house.
+    if category.home_care:
+        return f"{category.abbreviation} de {rng.choice(_COMMUNES)}"
+    return f"{category.abbreviation} {rng.choice(_PLACES)}"
+
+
+def synthetic_records(count: int, seed: int = 0) -> Iterator[FinessRecord]:
+    """`count` made-up but valid establishments, the same ones for the same seed.
+
+    Départements weighted by population (all 101 present from 101 establishments on),
+    categories by their national frequency, each legal entity (EJ) a valid FINESS number
+    of the same département managing 1 to 150 establishments. `line` is the line each
+    record takes in the file `write_synthetic_finess_file` writes.
+    """
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    quotas = _department_quotas(count)
+    for department, quota in quotas.items():
+        # Each establishment and each EJ takes a serial: at most two per establishment.
+        if 2 * quota > serial_capacity(department):
+            raise ValueError(f"count {count} is too large for synthetic FINESS numbering")
+    return _generate(quotas, random.Random(seed))
+
+
+def _generate(quotas: dict[str, int], rng: random.Random) -> Iterator[FinessRecord]:
+    in_use = [c for c in CATEGORIES.values() if c.in_use and c.weight > 0]
+    audiences = list(Audience)
+    audience_weights = [sum(c.weight for c in in_use if c.audience is a) for a in audiences]
+    audience_cum = list(accumulate(audience_weights))
+    by_audience = {a: [c for c in in_use if c.audience is a] for a in audiences}
+    category_cum = {a: list(accumulate(c.weight for c in cs)) for a, cs in by_audience.items()}
+
+    line = 1  # the metadata line
+    for department, quota in quotas.items():
+        if quota == 0:
+            continue
+        serials = _Serials(department, rng)
+        remaining = quota
+        while remaining:
+            size = min(_ej_size(rng), remaining)
+            remaining -= size
+            legal_entity = serials.next_number()
+            # An organisation works for one public: a group of EHPAD, an association of IME
+            # and ESAT...
+            audience = rng.choices(audiences, cum_weights=audience_cum)[0]
+            for _ in range(size):
+                category = rng.choices(by_audience[audience], cum_weights=category_cum[audience])[0]
+                line += 1
+                yield FinessRecord(
+                    line=line,
+                    finess=serials.next_number(),
+                    legal_entity_finess=legal_entity,
+                    name=_establishment_name(rng, category),
+                    department=department,
+                    category_code=category.code,
+                    category_label=category.label,
+                )
+
+
+def _digits(rng: random.Random, count: int) -> str:
+    return f"{rng.randrange(10**count):0{count}d}"
+
+
+def _luhn_number(rng: random.Random, prefix: str, length: int) -> str:
+    """A number with a valid Luhn key, as SIREN and SIRET have."""
+    body = prefix + _digits(rng, length - len(prefix) - 1)
+    return body + luhn.calc_check_digit(body)
+
+
+def _postcode(rng: random.Random, department: str) -> str:
+    if department == "2A":
+        return f"20{rng.randrange(0, 20) * 10:03d}"
+    if department == "2B":
+        return f"20{rng.randrange(20, 30) * 10:03d}"
+    if len(department) == 3:
+        return f"{department}{rng.randrange(0, 10) * 10:02d}"
+    return f"{department}{rng.randrange(0, 100) * 10:03d}"
+
+
+def _phone(rng: random.Random, department: str) -> str:
+    prefix = _OVERSEAS_PHONE.get(department) or _PHONE_ZONE[region_of_department(department)]
+    return prefix + _digits(rng, 10 - len(prefix))
+
+
+def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> Iterator[list[str]]:
+    """The 32 fields of each record, the address and administrative ones made up."""
+    legal_entity, siren = "", ""
+    for record in records:
+        if record.legal_entity_finess != legal_entity:
+            # Establishments of one EJ share its SIREN, each with its own SIRET.
+            legal_entity, siren = record.legal_entity_finess, _luhn_number(rng, "", 9)
+        department = record.department
+        category = CATEGORIES[record.category_code]
+        commune = rng.choice(_FILE_COMMUNES)
+        if len(department) == 3:
+            commune_code = f"{department[2]}{rng.randrange(1, 35):02d}"
+        else:
+            commune_code = f"{rng.randrange(1, 700):03d}"
+        if record.category_code == "500":
+            mft = _MFT_EHPAD
+        elif record.category_code in _DEPARTMENT_FUNDED:
+            mft = _MFT_DEPARTMENT
+        else:
+            mft = _MFT_UNKNOWN
+        aggregate = _CATEGORY_AGGREGATE[record.category_code]
+        opened = _FIRST_OPENING + timedelta(days=rng.randrange(19_000))
+        authorised = opened - timedelta(days=rng.randrange(400))
+        updated = opened + timedelta(days=rng.randrange((_LAST_UPDATE - opened).days + 1))
+        has_street_number = rng.random() < 0.85
+        yield [
+            "structureet",
+            record.finess,
+            record.legal_entity_finess,
+            record.name.upper()[:38],  # rs: the short, upper-case name
+            record.name,  # rslongue
+            "",  # complrs
+            "",  # compldistrib
+            str(rng.randint(1, 250)) if has_street_number else "",
+            rng.choice(_STREET_TYPES),
+            rng.choice(_STREETS),
+            "",  # compvoie
+            f"BP {rng.randint(1, 400)}" if rng.random() < 0.05 else "",
+            commune_code,
+            _FILE_DEPARTMENT_CODE.get(department, department),
+            _FILE_DEPARTMENT_NAME[department],
+            f"{_postcode(rng, department)} {commune}",
+            _phone(rng, department),
+            _phone(rng, department) if rng.random() < 0.4 else "",
+            record.category_code,
+            category.label,
+            aggregate,
+            _AGGREGATES[aggregate],
+            _luhn_number(rng, siren, 14) if rng.random() < 0.8 else "",
+            _CATEGORY_APE.get(record.category_code, "") if rng.random() < 0.7 else "",
+            *mft,
+            "",  # codesph: not a health establishment
+            "",  # libsph
+            opened.isoformat(),
+            authorised.isoformat(),
+            updated.isoformat(),
+            "",  # numuai
+        ]
+
+
+def write_synthetic_finess_file(path: str | os.PathLike[str], count: int, seed: int = 0) -> None:
+    """Write a synthetic FINESS extraction of `count` establishments, byte-identical per seed."""
+    records = synthetic_records(count, seed)  # checks count before anything is written
+    rng = random.Random(f"finess-synthetic-file:{seed}")
+    with open(path, "w", encoding=ENCODING, newline="") as file:
+        file.write(_METADATA_LINE + "\n")
+        writer = csv.writer(file, delimiter=";", lineterminator="\n")
+        writer.writerows(_structureet_rows(records, rng))

@@ -1,0 +1,25 @@
+"""Request and response shapes of the establishment referential."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class EstablishmentCreate(BaseModel):
+    finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
+    name: str = Field(min_length=1, max_length=300)
+    legal_entity_finess: str = Field(description="FINESS juridique (EJ) of its manager")
+    department: str = Field(examples=["75"], description="INSEE département code")
+    category_code: str = Field(examples=["500"], pattern=r"^\d{3,4}$")
+    category_label: str | None = Field(default=None, max_length=300)
+
+
+class EstablishmentRead(BaseModel):
+    finess: str
+    name: str
+    legal_entity_finess: str
+    department: str
+    region: str
+    category_code: str | None
+    category_label: str | None
+    project_id: int | None = None

@@ -1,0 +1,1 @@
+"""DUI vendors (éditeurs), identified by their SIREN."""

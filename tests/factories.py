@@ -1,0 +1,108 @@
+"""Small factories for test data, written straight to the test's transaction."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import luhn
+
+from app.access import repository as tokens
+from app.access.principal import Role
+from app.projects.models import Project, ProjectEstablishment
+from app.referential.finess import make_finess
+from app.referential.geography import DEPARTMENTS
+from app.referential.models import Establishment
+from app.vendors.models import Vendor
+
+_serials = itertools.count(1000)
+
+
+def valid_siren(n: int) -> str:
+    body = f"{n:08d}"
+    return body + luhn.calc_check_digit(body)
+
+
+class Factory:
+    def __init__(self, session: AsyncSession, client: httpx.AsyncClient):
+        self.session = session
+        self.client = client
+
+    async def vendor(self, name: str = "Éditeur DUI", siren: str | None = None) -> str:
+        siren = siren or valid_siren(next(_serials))
+        self.session.add(Vendor(siren=siren, name=name))
+        await self.session.flush()
+        return siren
+
+    async def establishment(
+        self,
+        department: str = "75",
+        *,
+        legal_entity: str | None = None,
+        category: str = "500",
+        name: str | None = None,
+    ) -> str:
+        finess = make_finess(department, next(_serials))
+        self.session.add(
+            Establishment(
+                finess=finess,
+                name=name or f"EHPAD {finess}",
+                legal_entity_finess=legal_entity or make_finess(department, next(_serials)),
+                department=department,
+                region_code=DEPARTMENTS[department].region_code,
+                category_code=category,
+                category_label="EHPAD" if category == "500" else None,
+            )
+        )
+        await self.session.flush()
+        return finess
+
+    async def project(
+        self,
+        vendor: str,
+        establishments: list[str],
+        region: str = "11",
+        funding_case: str = "acquisition",
+        **fields: Any,
+    ) -> int:
+        project = Project(
+            reference=fields.pop("reference", f"P-{next(_serials)}"),
+            name=fields.pop("name", "Projet DUI"),
+            region_code=region,
+            vendor_siren=vendor,
+            software="DUI Soft",
+            funding_case=funding_case,
+            submitted_on=fields.pop("submitted_on", date(2023, 3, 1)),
+            **fields,
+        )
+        self.session.add(project)
+        await self.session.flush()
+        for rank, finess in enumerate(establishments, start=1):
+            self.session.add(
+                ProjectEstablishment(
+                    finess=finess, project_id=project.id, funding_case=funding_case, rank=rank
+                )
+            )
+        await self.session.flush()
+        return project.id
+
+    async def token(
+        self, role: str, *, vendor: str | None = None, region: str | None = None, **kw: Any
+    ) -> dict[str, str]:
+        token, _ = await tokens.create_token(
+            self.session, Role(role), vendor_siren=vendor, region_code=region, **kw
+        )
+        await self.session.flush()
+        return {"Authorization": f"Bearer {token}"}
+
+    async def vendor_with_establishments(
+        self, count: int = 1, department: str = "75", region: str = "11"
+    ) -> tuple[str, list[str], dict[str, str]]:
+        """A vendor, `count` establishments in one of its projects, and its token headers."""
+        vendor = await self.vendor()
+        numbers = [await self.establishment(department) for _ in range(count)]
+        await self.project(vendor, numbers, region=region)
+        return vendor, numbers, await self.token("vendor", vendor=vendor)
