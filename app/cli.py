@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 
 from app.config import get_settings
-from app.db import Database, make_engine, resolve_database_url
+from app.db import Database, make_engine, resolve_database_url, stop_embedded_postgres
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 token_cli = typer.Typer(no_args_is_help=True, help="Access tokens.")
@@ -56,14 +57,20 @@ def serve(
     if demo:
         _run_demo(small=True)
     _err(f"esms-usage: serving on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(
-        create_app(),
-        host=host,
-        port=port,
-        log_level=get_settings().log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # uvicorn re-raises SIGTERM once it has drained; make that an orderly exit so that the
+    # embedded PostgreSQL is stopped behind it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(
+            create_app(),
+            host=host,
+            port=port,
+            log_level=get_settings().log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        stop_embedded_postgres()
 
 
 @db_cli.command("upgrade")
@@ -187,6 +194,20 @@ def demo(
 ) -> None:
     """Load a realistic demo dataset (referential, vendors, projects, extracts, tokens)."""
     _run_demo(small=not national)
+
+
+@cli.command()
+def openapi(
+    out: Annotated[Path, typer.Option(dir_okay=False, help="file to write")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI description generated from the app (kept in the repository)."""
+    from app.main import openapi_json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(openapi_json())
+    _err(f"esms-usage: wrote {out}")
 
 
 def main() -> None:

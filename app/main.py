@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __doc__ as description
 from app.access.router import router as access_router
 from app.config import get_settings
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
@@ -24,6 +23,16 @@ from app.referential.router import router as referential_router
 from app.vendors.router import router as vendors_router
 
 REQUEST_ID = "X-Request-ID"
+DESCRIPTION = """Usage monitoring of the ESMS Numérique programme.
+
+DUI vendors push monthly usage extracts per establishment (FINESS ET); the service validates
+them, computes the annexe 2 indicators, keeps every revision, computes each project's funding
+(annexe 5) and says which projects qualify for the balance payment.
+
+Every call carries `Authorization: Bearer <token>`. Anything outside the caller's scope
+answers 404. Errors are `application/problem+json` with per-field details. Months are written
+`YYYY-MM` (Europe/Paris); money travels as exact decimal strings such as `"336000.00"`.
+"""
 
 
 class RequestIdMiddleware:
@@ -68,9 +77,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app = FastAPI(
         title="ESMS Numérique usage monitoring",
         version="1.0.0",
-        description=(description or "")
-        + " Vendors push monthly extracts; the service computes the annexe 2 indicators, "
-        "the funding of each project and whether it qualifies for its balance payment.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -103,3 +110,10 @@ def create_app(database: Database | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     return app
+
+
+def openapi_json() -> str:
+    """The OpenAPI document as committed in openapi/openapi.json (stable formatting)."""
+    import json
+
+    return json.dumps(create_app().openapi(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"

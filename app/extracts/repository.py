@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Month
@@ -18,10 +19,16 @@ _COUNTS = ", ".join(COUNT_FIELDS)
 
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction (for COPY and arrays)."""
+    """The asyncpg connection under the session's transaction (for COPY and arrays).
+
+    SQLAlchemy opens the database transaction lazily, on its first statement: one is run
+    first so that raw statements never run outside the request's transaction.
+    """
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
+    raw = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        await connection.execute(text("SELECT 1"))
+    return raw  # type: ignore[return-value]
 
 
 def _stored(record: asyncpg.Record, prefix: str) -> Stored | None:

@@ -68,7 +68,7 @@ async def project_lines(
         .where(ProjectEstablishment.project_id == project_id)
         .order_by(ProjectEstablishment.rank, ProjectEstablishment.finess)
     )
-    return [(line, establishment) for line, establishment in rows.tuples()]
+    return [(line, establishment) for line, establishment in rows]
 
 
 async def list_projects(
@@ -96,4 +96,4 @@ async def list_projects(
         query = query.where(Project.vendor_siren == vendor)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = await session.execute(query.order_by(Project.id).limit(limit).offset(offset))
-    return [(project, n) for project, n in rows.tuples()], total
+    return [(project, n) for project, n in rows], total

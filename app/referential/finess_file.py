@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from itertools import accumulate
 
 from stdnum import luhn
@@ -146,12 +147,6 @@ _POPULATION = {
     "973": 281, "974": 861, "976": 279,
 }  # fmt: skip
 
-# How many establishments a legal entity (EJ) manages. Most are single associations or
-# public bodies with a handful; a few groups or big associations run dozens, which puts
-# organisations on both sides of the "petit organisme gestionnaire" threshold (15, or 8 in
-# Corse and overseas). Within 1-5, single-establishment organisations dominate.
-_SMALL_EJ_WEIGHTS = (50, 20, 12, 10, 8)
-
 _PLACES = (
     "Les Érables", "Les Tilleuls", "Les Chênes", "Les Charmilles", "La Roseraie",
     "Le Clos Fleuri", "Les Jardins d'Automne", "La Maison du Lac", "Le Moulin", "Saint-Joseph",
@@ -221,6 +216,7 @@ _PHONE_ZONE = {
 _OVERSEAS_PHONE = {"971": "0590", "972": "0596", "973": "0594", "974": "0262", "976": "0269"}
 _FILE_DEPARTMENT_CODE = {insee: finess for finess, insee in FINESS_DEPARTMENT_CODES.items()}
 _METADATA_LINE = "finess;etalab;1;2024-01-31"
+_POOL_SIZE = 512
 _FIRST_OPENING = date(1970, 1, 1)
 _LAST_UPDATE = date(2024, 1, 31)
 
@@ -275,7 +271,17 @@ class _Serials:
         return make_finess(self.department, serial)
 
 
+# Chances of managing 1, 2, 3, 4 or 5 establishments, for the EJs that manage few.
+_SMALL_EJ_WEIGHTS = (50, 20, 12, 10, 8)
+
+
 def _ej_size(rng: random.Random) -> int:
+    """How many establishments a legal entity (EJ) manages.
+
+    Most are single associations or public bodies with a handful; a few groups or big
+    associations run dozens, which puts organisations on both sides of the "petit organisme
+    gestionnaire" threshold (15, or 8 in Corse and overseas).
+    """
     draw = rng.random()
     if draw < 0.80:
         return rng.choices(range(1, 6), _SMALL_EJ_WEIGHTS)[0]
@@ -356,6 +362,19 @@ def _luhn_number(rng: random.Random, prefix: str, length: int) -> str:
     return body + luhn.calc_check_digit(body)
 
 
+@cache
+def _nics_by_checksum() -> tuple[tuple[str, ...], ...]:
+    """NICs (the five digits a SIRET adds to its SIREN), grouped by their own Luhn checksum.
+
+    A Luhn checksum is a sum of per-digit terms, so SIREN + NIC is valid when the NIC's
+    checksum cancels the SIREN's: one check per EJ instead of one per establishment.
+    """
+    buckets: list[list[str]] = [[] for _ in range(10)]
+    for nic in range(10, 2_000):  # ~200 per bucket, more than the largest EJ needs
+        buckets[luhn.checksum(f"{nic:05d}")].append(f"{nic:05d}")
+    return tuple(tuple(bucket) for bucket in buckets)
+
+
 def _postcode(rng: random.Random, department: str) -> str:
     if department == "2A":
         return f"20{rng.randrange(0, 20) * 10:03d}"
@@ -366,36 +385,68 @@ def _postcode(rng: random.Random, department: str) -> str:
     return f"{department}{rng.randrange(0, 100) * 10:03d}"
 
 
-def _phone(rng: random.Random, department: str) -> str:
-    prefix = _OVERSEAS_PHONE.get(department) or _PHONE_ZONE[region_of_department(department)]
-    return prefix + _digits(rng, 10 - len(prefix))
-
-
-def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> Iterator[list[str]]:
-    """The 32 fields of each record, the address and administrative ones made up."""
-    legal_entity, siren = "", ""
-    for record in records:
-        if record.legal_entity_finess != legal_entity:
-            # Establishments of one EJ share its SIREN, each with its own SIRET.
-            legal_entity, siren = record.legal_entity_finess, _luhn_number(rng, "", 9)
-        department = record.department
-        category = CATEGORIES[record.category_code]
-        commune = rng.choice(_FILE_COMMUNES)
+def _localities(rng: random.Random, department: str) -> list[tuple[str, str]]:
+    """A few (commune code, "postcode COMMUNE") of a département for its rows to share."""
+    localities = []
+    for _ in range(_POOL_SIZE // 16):
         if len(department) == 3:
             commune_code = f"{department[2]}{rng.randrange(1, 35):02d}"
         else:
             commune_code = f"{rng.randrange(1, 700):03d}"
-        if record.category_code == "500":
+        routing = f"{_postcode(rng, department)} {rng.choice(_FILE_COMMUNES)}"
+        localities.append((commune_code, routing))
+    return localities
+
+
+def _street(rng: random.Random) -> tuple[str, str, str, str]:
+    """numvoie, typvoie, voie, lieuditbp."""
+    number = str(rng.randint(1, 250)) if rng.random() < 0.85 else ""
+    box = f"BP {rng.randint(1, 400)}" if rng.random() < 0.05 else ""
+    return number, rng.choice(_STREET_TYPES), rng.choice(_STREETS), box
+
+
+def _dates(rng: random.Random) -> tuple[str, str, str]:
+    """dateouv, dateautor (authorised before opening), datemaj."""
+    opened = _FIRST_OPENING + timedelta(days=rng.randrange(19_000))
+    authorised = opened - timedelta(days=rng.randrange(400))
+    updated = opened + timedelta(days=rng.randrange((_LAST_UPDATE - opened).days + 1))
+    return opened.isoformat(), authorised.isoformat(), updated.isoformat()
+
+
+def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> Iterator[list[str]]:
+    """The 32 fields of each record, the address and administrative ones made up."""
+    # Rows draw their address and dates from pools: a few random calls per row instead of
+    # twenty keep 40 000 rows around a second, and real files repeat streets too.
+    streets = [_street(rng) for _ in range(_POOL_SIZE)]
+    dates = [_dates(rng) for _ in range(_POOL_SIZE)]
+    department, localities, phone_prefix = "", [("", "")], ""
+    legal_entity, siren, nics, nic_index = "", "", (), 0
+    for record in records:
+        if record.department != department:
+            department = record.department
+            localities = _localities(rng, department)
+            phone_prefix = (
+                _OVERSEAS_PHONE.get(department) or _PHONE_ZONE[region_of_department(department)]
+            )
+        if record.legal_entity_finess != legal_entity:
+            # Establishments of one EJ share its SIREN, each with its own SIRET.
+            legal_entity, siren = record.legal_entity_finess, _luhn_number(rng, "", 9)
+            nics = _nics_by_checksum()[-luhn.checksum(siren + "00000") % 10]
+            nic_index = rng.randrange(len(nics))
+        nic_index += 1  # successive NICs: an EJ's SIRETs are distinct
+        code = record.category_code
+        if code == "500":
             mft = _MFT_EHPAD
-        elif record.category_code in _DEPARTMENT_FUNDED:
+        elif code in _DEPARTMENT_FUNDED:
             mft = _MFT_DEPARTMENT
         else:
             mft = _MFT_UNKNOWN
-        aggregate = _CATEGORY_AGGREGATE[record.category_code]
-        opened = _FIRST_OPENING + timedelta(days=rng.randrange(19_000))
-        authorised = opened - timedelta(days=rng.randrange(400))
-        updated = opened + timedelta(days=rng.randrange((_LAST_UPDATE - opened).days + 1))
-        has_street_number = rng.random() < 0.85
+        aggregate = _CATEGORY_AGGREGATE[code]
+        number, street_type, street, box = rng.choice(streets)
+        commune_code, routing = rng.choice(localities)
+        opened, authorised, updated = rng.choice(dates)
+        # One draw decides which optional fields are filled, each at its own rate.
+        draw = rng.random()
         yield [
             "structureet",
             record.finess,
@@ -404,29 +455,29 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
             record.name,  # rslongue
             "",  # complrs
             "",  # compldistrib
-            str(rng.randint(1, 250)) if has_street_number else "",
-            rng.choice(_STREET_TYPES),
-            rng.choice(_STREETS),
+            number,
+            street_type,
+            street,
             "",  # compvoie
-            f"BP {rng.randint(1, 400)}" if rng.random() < 0.05 else "",
+            box,
             commune_code,
             _FILE_DEPARTMENT_CODE.get(department, department),
             _FILE_DEPARTMENT_NAME[department],
-            f"{_postcode(rng, department)} {commune}",
-            _phone(rng, department),
-            _phone(rng, department) if rng.random() < 0.4 else "",
-            record.category_code,
-            category.label,
+            routing,
+            phone_prefix + _digits(rng, 10 - len(phone_prefix)),
+            phone_prefix + _digits(rng, 10 - len(phone_prefix)) if draw < 0.4 else "",  # fax
+            code,
+            CATEGORIES[code].label,
             aggregate,
             _AGGREGATES[aggregate],
-            _luhn_number(rng, siren, 14) if rng.random() < 0.8 else "",
-            _CATEGORY_APE.get(record.category_code, "") if rng.random() < 0.7 else "",
+            siren + nics[nic_index % len(nics)] if draw < 0.8 else "",  # siret
+            _CATEGORY_APE.get(code, "") if draw > 0.3 else "",
             *mft,
             "",  # codesph: not a health establishment
             "",  # libsph
-            opened.isoformat(),
-            authorised.isoformat(),
-            updated.isoformat(),
+            opened,
+            authorised,
+            updated,
             "",  # numuai
         ]
 
