@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -157,3 +158,16 @@ async def session_dependency() -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens before the response is sent, so a client
 # is never told "stored" for a transaction that failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(session_dependency, scope="function")]
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction (for COPY and arrays).
+
+    SQLAlchemy opens the database transaction lazily, on its first statement: one is run
+    first so that raw statements never run outside the request's transaction.
+    """
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        await connection.execute(text("SELECT 1"))
+    return raw  # type: ignore[return-value]

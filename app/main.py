@@ -18,6 +18,7 @@ from app.db import Database, get_database, make_engine, resolve_database_url, se
 from app.errors import install_error_handlers, problem
 from app.extracts.router import router as extracts_router
 from app.indicators.router import router as indicators_router
+from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential.router import router as referential_router
 from app.vendors.router import router as vendors_router
@@ -87,6 +88,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         referential_router,
         indicators_router,
         projects_router,
+        envelopes_router,
         extracts_router,
         access_router,
     ):

@@ -13,6 +13,15 @@ Money = Annotated[
     PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json"),
     Field(json_schema_extra={"type": "string", "pattern": r"^-?\d+\.\d{2}$"}),
 ]
+# A displayed percentage (one decimal) or a raw count: a JSON number, for dashboards.
+DisplayNumber = Annotated[
+    Decimal,
+    PlainSerializer(
+        lambda v: int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v),
+        return_type=float,
+        when_used="json",
+    ),
+]
 T = TypeVar("T")
 
 

@@ -8,27 +8,14 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Month
+from app.db import raw_connection
 from app.extracts.models import COUNT_FIELDS
 from app.extracts.rules import Context, Stored
 
 _COUNTS = ", ".join(COUNT_FIELDS)
-
-
-async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction (for COPY and arrays).
-
-    SQLAlchemy opens the database transaction lazily, on its first statement: one is run
-    first so that raw statements never run outside the request's transaction.
-    """
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    if not raw.is_in_transaction():
-        await connection.execute(text("SELECT 1"))
-    return raw  # type: ignore[return-value]
 
 
 def _stored(record: asyncpg.Record, prefix: str) -> Stored | None:

@@ -18,8 +18,6 @@ from app.errors import FieldError
 from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
 from app.referential.finess import InvalidFiness, check_finess
 
-FIRST_WINDOW_MONTHS = 3
-LATER_WINDOW_MONTHS = 1
 JUMP_THRESHOLD = 0.5  # month-on-month change of accompanied_persons that is worth a look
 _KNOWN = frozenset(("finess", "period_start", "period_end", *COUNT_FIELDS))
 _OPTIONAL = frozenset(COUNT_FIELDS) - frozenset(REQUIRED_COUNTS)
@@ -184,7 +182,20 @@ def counts_tuple(counts: Mapping[str, int | None]) -> tuple[int | None, ...]:
     return tuple(counts.get(name) for name in COUNT_FIELDS)
 
 
-def check_against_series(rows: list[Row], contexts: Mapping[int, Context], current: Month) -> None:
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Window lengths of the campaign: 3 months for the first measure, then 1."""
+
+    first: int = 3
+    later: int = 1
+
+
+def check_against_series(
+    rows: list[Row],
+    contexts: Mapping[int, Context],
+    current: Month,
+    windows: Windows = Windows(),
+) -> None:
     """Apply the rules that depend on the stored series, in period order per establishment.
 
     Rows of the same batch count as stored once accepted, so a batch may carry an
@@ -216,7 +227,7 @@ def check_against_series(rows: list[Row], contexts: Mapping[int, Context], curre
             ctx = contexts[row.index]
             if first is None:
                 first = ctx.first_window
-            _check_one(row, ctx, first, current)
+            _check_one(row, ctx, first, current, windows)
             if row.errors:
                 continue
             if first is None:
@@ -226,7 +237,9 @@ def check_against_series(rows: list[Row], contexts: Mapping[int, Context], curre
             accepted.append(row)
 
 
-def _check_one(row: Row, ctx: Context, first: tuple[Month, Month] | None, current: Month) -> None:
+def _check_one(
+    row: Row, ctx: Context, first: tuple[Month, Month] | None, current: Month, windows: Windows
+) -> None:
     start, end = row.start, row.end
     assert start is not None and end is not None
     if not ctx.known:
@@ -253,12 +266,12 @@ def _check_one(row: Row, ctx: Context, first: tuple[Month, Month] | None, curren
         )
     length = end - start + 1
     if first is None or (start, end) == first:
-        if length != FIRST_WINDOW_MONTHS:
+        if length != windows.first:
             row.errors.append(
                 FieldError(
                     "period_end",
                     "window_length",
-                    f"the first measure of an establishment covers exactly {FIRST_WINDOW_MONTHS} "
+                    f"the first measure of an establishment covers exactly {windows.first} "
                     f"consecutive months; {start} to {end} is {length}",
                 )
             )
@@ -270,12 +283,12 @@ def _check_one(row: Row, ctx: Context, first: tuple[Month, Month] | None, curren
                 f"{start} precedes the end of the first window ({first[0]} to {first[1]})",
             )
         )
-    elif length != LATER_WINDOW_MONTHS:
+    elif length != windows.later:
         row.errors.append(
             FieldError(
                 "period_end",
                 "window_length",
-                f"after the first window every measure covers exactly one month; "
+                f"after the first window every measure covers exactly {windows.later} month(s); "
                 f"{start} to {end} is {length}",
             )
         )

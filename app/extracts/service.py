@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.audit import service as audit
+from app.campaigns import current_campaign
 from app.clock import Month
 from app.errors import Conflict, FieldError, NotFound
 from app.extracts import repository
 from app.extracts.rules import (
     Row,
+    Windows,
     check_against_series,
     counts_tuple,
     outcome,
@@ -65,7 +67,9 @@ async def ingest(
         if not row.errors and row.finess is not None and row.start is not None
     ]
     contexts = await repository.load_contexts(session, keys, principal.vendor_siren)
-    check_against_series(rows, contexts, Month.current())
+    campaign = current_campaign()
+    windows = Windows(campaign.first_window_months, campaign.later_window_months)
+    check_against_series(rows, contexts, Month.current(), windows)
 
     predicted: dict[int, tuple[str, int | None]] = {}
     for row in rows:

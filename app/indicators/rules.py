@@ -46,15 +46,6 @@ class Indicator:
     def value(self) -> Decimal | None:
         return display(self.exact)
 
-    @property
-    def shortfall(self) -> Decimal | None:
-        """How many points below the target (None when met, or when there is no target)."""
-        if self.met is not False or self.target is None:
-            return None
-        if self.exact is None:
-            return self.target
-        return display(Fraction(self.target) - self.exact)
-
 
 def rate(numerator: int | None, denominator: int | None) -> Fraction | None:
     if numerator is None or not denominator:

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field
 
-# A displayed percentage (one decimal) or a raw count: a JSON number for dashboards.
-DisplayNumber = Annotated[
-    Decimal,
-    PlainSerializer(
-        lambda v: int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v),
-        when_used="json",
-    ),
-]
+from app.schemas import DisplayNumber
 
 
 class IndicatorValue(BaseModel):

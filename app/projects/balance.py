@@ -38,6 +38,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from app.campaigns import Campaign, FundingCase
+from app.indicators import rules as indicator_rules
 from app.projects.funding import Guichet, to_cents
 
 Ratio = Fraction | Decimal | int
@@ -145,15 +146,12 @@ def _exact(ratio: Ratio) -> Fraction:
 
 def display_percent(ratio: Ratio | None) -> Decimal | None:
     """The ratio as a percentage rounded half-up to one decimal (69.95 % shows as 70.0)."""
-    if ratio is None:
-        return None
-    tenths = math.floor(_exact(ratio) * 1000 + Fraction(1, 2))
-    return Decimal(tenths).scaleb(-1)
+    return None if ratio is None else indicator_rules.display(_exact(ratio) * 100)
 
 
 def meets_target(ratio: Ratio | None, target: Decimal) -> bool:
-    """Exact comparison of the ratio with a target in percent; a missing rate never meets it."""
-    return ratio is not None and _exact(ratio) * 100 >= Fraction(target)
+    """Exact comparison of the ratio with a target in percent (annexe 2 rule, one place)."""
+    return ratio is not None and indicator_rules.meets(_exact(ratio) * 100, target)
 
 
 def shortfalls(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.access.scopes import project_visible
-from app.projects.models import Project, ProjectEstablishment
+from app.db import raw_connection
+from app.extracts.models import REQUIRED_COUNTS
+from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import Establishment
 
 
@@ -71,29 +74,63 @@ async def project_lines(
     return [(line, establishment) for line, establishment in rows]
 
 
-async def list_projects(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    region: str | None,
-    vendor: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[tuple[Project, int]], int]:
-    counts = (
-        select(ProjectEstablishment.project_id, func.count().label("n"))
-        .group_by(ProjectEstablishment.project_id)
-        .subquery()
+async def events_of(session: AsyncSession, project_ids: Sequence[int]) -> list[ProjectEvent]:
+    rows = await session.execute(
+        select(ProjectEvent)
+        .where(ProjectEvent.project_id.in_(project_ids))
+        .order_by(ProjectEvent.project_id, ProjectEvent.id)
     )
-    query = (
-        select(Project, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.project_id == Project.id)
-        .where(project_visible(principal))
+    return list(rows.scalars())
+
+
+_LATEST_SQL = f"""
+SELECT pe.project_id, pe.finess, m.period_start, m.period_end,
+       {", ".join(f"m.{c}" for c in REQUIRED_COUNTS)}
+FROM project_establishment pe
+LEFT JOIN LATERAL (
+    SELECT * FROM measurement m
+    WHERE m.finess = pe.finess AND NOT m.withdrawn
+    ORDER BY m.period_start DESC LIMIT 1
+) m ON true
+WHERE pe.project_id = ANY($1::int[])
+ORDER BY pe.project_id, pe.finess
+"""
+
+
+async def latest_measurements(session: AsyncSession, project_ids: Sequence[int]) -> list[Any]:
+    """The latest active measurement of every establishment of these projects (or None)."""
+    conn = await raw_connection(session)
+    return await conn.fetch(_LATEST_SQL, list(project_ids))
+
+
+async def lock_latest_measurements(session: AsyncSession, project_id: int, event_id: int) -> int:
+    """Freeze the measurements a balance decision rests on; later revisions are refused."""
+    conn = await raw_connection(session)
+    status = await conn.execute(
+        """
+        UPDATE measurement m SET locked_by_event_id = $2
+        FROM (
+            SELECT latest.finess, latest.period_start
+            FROM project_establishment pe
+            CROSS JOIN LATERAL (
+                SELECT finess, period_start FROM measurement x
+                WHERE x.finess = pe.finess AND NOT x.withdrawn
+                ORDER BY x.period_start DESC LIMIT 1
+            ) latest
+            WHERE pe.project_id = $1
+        ) target
+        WHERE m.finess = target.finess AND m.period_start = target.period_start
+        """,
+        project_id,
+        event_id,
     )
+    return int(status.split()[-1])
+
+
+async def projects_in_scope(
+    session: AsyncSession, principal: Principal, region: str | None = None
+) -> list[Project]:
+    query = select(Project).where(project_visible(principal)).order_by(Project.id)
     if region:
         query = query.where(Project.region_code == region)
-    if vendor:
-        query = query.where(Project.vendor_siren == vendor)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await session.execute(query.order_by(Project.id).limit(limit).offset(offset))
-    return [(project, n) for project, n in rows], total
+    return list((await session.execute(query)).scalars())

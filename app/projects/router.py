@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from app.access.dependencies import CurrentPrincipal
+from app.access.principal import Role
+from app.campaigns import current_campaign
+from app.clock import Month, today
 from app.db import SessionDep
-from app.errors import NotFound
-from app.projects import repository, service
+from app.errors import Forbidden, NotFound
+from app.projects import payments, repository, service
+from app.projects.balance import Compliance
+from app.projects.envelopes import Commitment, envelope_lines
+from app.projects.events import Event
 from app.projects.models import Project
 from app.projects.schemas import (
+    ComplianceRead,
+    EnvelopeRead,
+    EstablishmentComplianceOut,
+    EventCreate,
+    EventRead,
     Funding,
     IssueOut,
+    LateProject,
+    PeriodOut,
     ProjectCreate,
     ProjectEstablishmentRead,
     ProjectRead,
+    ProjectStatus,
     ProjectSummary,
+    ShortfallOut,
 )
 from app.schemas import Page
 
@@ -109,35 +125,194 @@ async def get_project(
 @router.get(
     "",
     response_model=Page[ProjectSummary],
-    summary="Projects of the caller's scope",
+    summary="Projects of the caller's scope, with their balance status",
     responses={401: _PROBLEM, 422: _PROBLEM},
 )
 async def list_projects(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: Annotated[str | None, Query(max_length=2)] = None,
-    vendor: Annotated[str | None, Query(max_length=9)] = None,
+    status: ProjectStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[ProjectSummary]:
-    rows, total = await repository.list_projects(
-        session, principal, region=region, vendor=vendor, limit=limit, offset=offset
-    )
+    """An ARS lists its projects by status (`no_data`, `in_progress`, `targets_met`,
+    `eligible`, `balance_paid`)."""
+    projects = await repository.projects_in_scope(session, principal, region)
+    standings = await payments.standings(session, projects, today())
+    if status is not None:
+        standings = [s for s in standings if s.compliance.status.value == status]
+    page = standings[offset : offset + limit]
     return Page[ProjectSummary](
         items=[
             ProjectSummary(
-                id=p.id,
-                reference=p.reference,
-                name=p.name,
-                region=p.region_code,
-                vendor_siren=p.vendor_siren,
-                funding_case=p.funding_case,
-                establishment_count=n,
-                total=p.total,
+                id=s.project.id,
+                reference=s.project.reference,
+                name=s.project.name,
+                region=s.project.region_code,
+                vendor_siren=s.project.vendor_siren,
+                funding_case=s.project.funding_case,
+                establishment_count=len(s.compliance.establishments),
+                total=s.project.total,
+                status=s.compliance.status.value,
             )
-            for p, n in rows
+            for s in page
         ],
-        total=total,
+        total=len(standings),
         limit=limit,
         offset=offset,
     )
+
+
+def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
+    return ComplianceRead(
+        project_id=project_id,
+        status=result.status.value,
+        qualifies_for_balance=result.qualifies_for_balance,
+        balance_due=result.balance_due,
+        overdue=result.overdue,
+        establishments=[
+            EstablishmentComplianceOut(
+                finess=item.finess,
+                latest_period=None
+                if item.latest_period is None
+                else PeriodOut(
+                    start=str(Month.of(item.latest_period.start)),
+                    end=str(Month.of(item.latest_period.end)),
+                ),
+                meets_targets=item.meets_targets,
+                shortfalls=[
+                    ShortfallOut(indicator=s.indicator, value=s.value, target=s.target, gap=s.gap)
+                    for s in item.shortfalls
+                ],
+            )
+            for item in result.establishments
+        ],
+    )
+
+
+async def _project(session, principal, project_id: int) -> Project:
+    project = await repository.visible_project(session, principal, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} not found.")
+    return project
+
+
+@router.get(
+    "/{project_id}/compliance",
+    response_model=ComplianceRead,
+    summary="Where a project stands for its balance payment (SPEC §6)",
+    responses={401: _PROBLEM, 404: _PROBLEM},
+)
+async def get_compliance(
+    project_id: int, session: SessionDep, principal: CurrentPrincipal
+) -> ComplianceRead:
+    """Status, the establishments that block the balance with the indicator and gap that
+    block them, the balance due (negative: an overpayment to recover) and the indicative
+    overdue flag."""
+    project = await _project(session, principal, project_id)
+    (standing,) = await payments.standings(session, [project], today())
+    return compliance_read(project.id, standing.compliance)
+
+
+@router.post(
+    "/{project_id}/events",
+    status_code=201,
+    response_model=EventRead,
+    summary="Record a payment event (notification, convention, advance, statement, balance)",
+    responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
+)
+async def create_event(
+    project_id: int,
+    payload: EventCreate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> EventRead:
+    """Events are checked in order: no advance before the convention, no balance decision
+    before the expense statement nor while a target is unmet, no payment before the
+    decision. A balance decision freezes the measurements it rests on."""
+    project = await _project(session, principal, project_id)
+    if principal.role is Role.GRADES or principal.role is Role.VENDOR:
+        raise Forbidden("Only ars and national tokens record payment events.")
+    row = await payments.record_event(
+        session,
+        principal,
+        project,
+        Event(payload.type, payload.date, payload.amount),
+        today(),
+        request,
+    )
+    await session.refresh(row)
+    return EventRead(
+        id=row.id, type=row.type, date=row.date, amount=row.amount, recorded_at=row.recorded_at
+    )
+
+
+@router.get(
+    "/{project_id}/events",
+    response_model=list[EventRead],
+    summary="The payment events of a project",
+    responses={401: _PROBLEM, 404: _PROBLEM},
+)
+async def list_events(
+    project_id: int, session: SessionDep, principal: CurrentPrincipal
+) -> list[EventRead]:
+    project = await _project(session, principal, project_id)
+    return [
+        EventRead(id=e.id, type=e.type, date=e.date, amount=e.amount, recorded_at=e.recorded_at)
+        for e in await repository.events_of(session, [project.id])
+    ]
+
+
+envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
+
+
+@envelopes_router.get(
+    "",
+    response_model=list[EnvelopeRead],
+    summary="Committed aid against each regional envelope (annexe 1)",
+    responses={401: _PROBLEM, 403: _PROBLEM},
+)
+async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> list[EnvelopeRead]:
+    """A project commits its aid when notified before the engagement deadline; projects
+    notified later are listed apart. ARS and GRADeS see their region."""
+    if principal.role is Role.VENDOR:
+        raise Forbidden("Envelopes are for ars, grades and national tokens.")
+    campaign = current_campaign()
+    projects = await repository.projects_in_scope(session, principal)
+    events = await repository.events_of(session, [p.id for p in projects])
+    notified = {e.project_id: e.date for e in events if e.type == "notified"}
+    lines = envelope_lines(
+        (
+            Commitment(
+                p.id,
+                p.reference,
+                p.region_code,
+                p.guichet or "regional",
+                p.total or Decimal(0),
+                notified.get(p.id),
+            )
+            for p in projects
+        ),
+        campaign,
+        regions=None if principal.role is Role.NATIONAL else [principal.region_code],
+    )
+    return [
+        EnvelopeRead(
+            region=line.region,
+            name=line.name,
+            envelope=line.envelope,
+            committed=line.committed,
+            remaining=line.remaining,
+            pending=line.pending,
+            notified_projects=line.notified_projects,
+            late_projects=[
+                LateProject(
+                    id=c.project_id, reference=c.reference, notified_on=c.notified_on, total=c.total
+                )
+                for c in line.late
+            ],
+        )
+        for line in lines
+    ]

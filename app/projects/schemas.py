@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas import Money
+from app.schemas import DisplayNumber, Money
 
 FundingCaseName = Literal["acquisition", "upgrade", "generalisation"]
 
@@ -93,4 +93,88 @@ class ProjectSummary(BaseModel):
     funding_case: FundingCaseName
     establishment_count: int
     total: Money | None
-    status: str | None = None
+    status: Literal["no_data", "in_progress", "targets_met", "eligible", "balance_paid"]
+
+
+EventType = Literal[
+    "notified",
+    "convention_signed",
+    "started",
+    "advance_paid",
+    "expense_statement",
+    "balance_decision",
+    "balance_paid",
+]
+ProjectStatus = Literal["no_data", "in_progress", "targets_met", "eligible", "balance_paid"]
+
+
+class EventCreate(BaseModel):
+    type: EventType
+    date: date
+    amount: Decimal | None = Field(
+        default=None,
+        max_digits=14,
+        decimal_places=2,
+        description="euros; declared expenses for expense_statement; defaults to the advance "
+        "still due for advance_paid and to the balance due for balance_decision",
+    )
+
+
+class EventRead(BaseModel):
+    id: int
+    type: EventType
+    date: date
+    amount: Money | None
+    recorded_at: datetime
+
+
+class PeriodOut(BaseModel):
+    start: str
+    end: str
+
+
+class ShortfallOut(BaseModel):
+    indicator: str
+    value: DisplayNumber | None = Field(
+        description="percentage, one decimal; null when not computable"
+    )
+    target: DisplayNumber
+    gap: DisplayNumber | None = Field(description="percentage points missing, rounded up")
+
+
+class EstablishmentComplianceOut(BaseModel):
+    finess: str
+    latest_period: PeriodOut | None
+    meets_targets: bool
+    shortfalls: list[ShortfallOut]
+
+
+class ComplianceRead(BaseModel):
+    project_id: int
+    status: ProjectStatus
+    qualifies_for_balance: bool
+    balance_due: Money | None = Field(
+        description="min(total aid, declared expenses) − advance paid; negative: to recover"
+    )
+    overdue: bool
+    establishments: list[EstablishmentComplianceOut]
+
+
+class LateProject(BaseModel):
+    id: int
+    reference: str
+    notified_on: date
+    total: Money
+
+
+class EnvelopeRead(BaseModel):
+    region: str
+    name: str
+    envelope: Money
+    committed: Money
+    remaining: Money
+    pending: Money = Field(description="aid of projects registered but not notified yet")
+    notified_projects: int
+    late_projects: list[LateProject] = Field(
+        description="notified after the engagement deadline: not committed in the campaign"
+    )

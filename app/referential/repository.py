@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.access.scopes import establishment_visible
-from app.extracts.repository import raw_connection
+from app.db import raw_connection
 from app.projects.models import ProjectEstablishment
 from app.referential.models import Establishment
 

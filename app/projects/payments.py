@@ -1,0 +1,152 @@
+"""Follow-up of funded projects: compliance for the balance, payment events, envelopes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.principal import Principal, Role
+from app.audit import service as audit
+from app.campaigns import Campaign, FundingCase, current_campaign
+from app.errors import FieldError, Forbidden, Invalid
+from app.indicators.rules import RATES
+from app.projects import repository
+from app.projects.balance import Compliance, LatestMeasurement, ProjectProgress, compliance
+from app.projects.events import Event, ProjectFacts, advance_paid, check_event, recorded_amount
+from app.projects.funding import Guichet
+from app.projects.models import Project, ProjectEvent
+
+
+def progress_of(project: Project, events: Sequence[Event]) -> ProjectProgress:
+    def on(kind: str) -> date | None:
+        return next((e.date for e in events if e.type == kind), None)
+
+    statements = [e for e in events if e.type == "expense_statement"]
+    return ProjectProgress(
+        funding_case=FundingCase(project.funding_case),
+        guichet=Guichet(project.guichet or "regional"),
+        total_aid=project.total or Decimal(0),
+        started_on=on("started"),
+        advance_paid=advance_paid(events),
+        # A later statement replaces an earlier one.
+        declared_expenses=statements[-1].amount if statements else None,
+        balance_decided_on=on("balance_decision"),
+        balance_paid_on=on("balance_paid"),
+    )
+
+
+def _rates(record) -> dict[str, Fraction | None]:
+    rates: dict[str, Fraction | None] = {}
+    for code, (numerator, denominator) in RATES.items():
+        below = record[denominator]
+        rates[code] = Fraction(record[numerator], below) if below else None
+    return rates
+
+
+@dataclass(frozen=True)
+class ProjectStanding:
+    project: Project
+    events: tuple[Event, ...]
+    compliance: Compliance
+
+
+async def standings(
+    session: AsyncSession,
+    projects: Sequence[Project],
+    today: date,
+    campaign: Campaign | None = None,
+) -> list[ProjectStanding]:
+    """Compliance of many projects at once: two queries, then the pure rules."""
+    campaign = campaign or current_campaign()
+    ids = [p.id for p in projects]
+    if not ids:
+        return []
+    events: dict[int, list[Event]] = defaultdict(list)
+    for row in await repository.events_of(session, ids):
+        events[row.project_id].append(Event(row.type, row.date, row.amount))
+    latest: dict[int, dict[str, LatestMeasurement | None]] = defaultdict(dict)
+    for record in await repository.latest_measurements(session, ids):
+        latest[record["project_id"]][record["finess"]] = (
+            None
+            if record["period_start"] is None
+            else LatestMeasurement(record["period_start"], record["period_end"], _rates(record))
+        )
+    return [
+        ProjectStanding(
+            project,
+            tuple(events[project.id]),
+            compliance(
+                latest[project.id],
+                progress_of(project, events[project.id]),
+                campaign=campaign,
+                today=today,
+            ),
+        )
+        for project in projects
+    ]
+
+
+async def record_event(
+    session: AsyncSession,
+    principal: Principal,
+    project: Project,
+    new: Event,
+    today: date,
+    request: Request | None = None,
+) -> ProjectEvent:
+    """Check the event against the project's history, store it, and freeze the measurements
+    a balance decision rests on."""
+    if principal.role not in (Role.ARS, Role.NATIONAL):
+        raise Forbidden("Only ars and national tokens record payment events.")
+    (standing,) = await standings(session, [project], today)
+    history = list(standing.events)
+    facts = _facts(project, standing)
+    issues = check_event(new, history, facts, today)
+    if issues:
+        raise Invalid(
+            f"The {new.type} event cannot be recorded.",
+            [FieldError(i.field, i.code, i.message) for i in issues],
+        )
+    row = ProjectEvent(
+        project_id=project.id,
+        type=new.type,
+        date=new.date,
+        amount=recorded_amount(new, history, facts),
+        token_id=principal.token_id,
+    )
+    session.add(row)
+    await session.flush()
+    detail: dict[str, object] = {"type": new.type, "date": str(new.date), "amount": str(row.amount)}
+    if new.type == "balance_decision":
+        detail["frozen_measurements"] = await repository.lock_latest_measurements(
+            session, project.id, row.id
+        )
+    await audit.record(
+        session,
+        principal,
+        f"project.event.{new.type}",
+        "project",
+        str(project.id),
+        request=request,
+        region_code=project.region_code,
+        detail=detail,
+    )
+    return row
+
+
+def _facts(project: Project, standing: ProjectStanding) -> ProjectFacts:
+    result = standing.compliance
+    return ProjectFacts(
+        submitted_on=project.submitted_on,
+        advance=project.advance or Decimal(0),
+        qualifies_for_balance=result.qualifies_for_balance,
+        balance_due=result.balance_due,
+        blocking=tuple(item.finess for item in result.blocking),
+    )
