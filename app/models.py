@@ -3,7 +3,7 @@
 from app.access.models import AccessToken
 from app.audit.models import AuditEvent, IdempotencyKey
 from app.db import Base
-from app.extracts.models import ExtractRevision, Measurement
+from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import DepartmentRow, Establishment, RegionRow
 from app.vendors.models import Vendor
@@ -16,6 +16,7 @@ __all__ = [
     "Establishment",
     "ExtractRevision",
     "IdempotencyKey",
+    "LatestMeasurement",
     "Measurement",
     "Project",
     "ProjectEstablishment",

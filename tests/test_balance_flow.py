@@ -197,3 +197,32 @@ async def test_envelopes_count_projects_notified_before_the_deadline(client, fac
     assert len(national.json()) == 19  # 18 regions and the national call
     total = sum(float(x["envelope"]) for x in national.json() if x["region"] != "national")
     assert total == 67_000_000
+
+
+async def test_compliance_follows_withdrawals_and_corrections(client, factory):
+    admin = await factory.token("national")
+    project, (finess,), vendor = await create_project(
+        client, factory, admin, count=1, reference="W"
+    )
+    pid = project["id"]
+    failing = MEETS | {"active_files_with_agenda_event": 80}
+    await push(
+        client,
+        vendor,
+        extract(finess, "2025-01", "2025-03", **failing),
+        extract(finess, "2025-04", "2025-04", **MEETS),
+    )
+    assert (await compliance(client, admin, pid))["status"] == "targets_met"
+    withdrawn = await client.post(
+        "/api/v1/extracts/withdrawals",
+        json={"finess": finess, "period_start": "2025-04", "period_end": "2025-04"},
+        headers=vendor,
+    )
+    assert withdrawn.status_code == 201
+    status = await compliance(client, admin, pid)
+    (item,) = status["establishments"]
+    assert item["latest_period"] == {"start": "2025-01", "end": "2025-03"}
+    assert [s["indicator"] for s in item["shortfalls"]] == ["agenda_rate"]
+    # a correction of that first window is what counts next
+    await push(client, vendor, extract(finess, "2025-01", "2025-03", **MEETS))
+    assert (await compliance(client, admin, pid))["status"] == "targets_met"

@@ -86,3 +86,17 @@ class Measurement(_Counts, Base):
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     # Set when a balance decision rests on this measurement: later revisions are refused.
     locked_by_event_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class LatestMeasurement(_Counts, Base):
+    """The latest active measurement of each establishment, kept by the writes themselves,
+    so that compliance and dashboards read one row per establishment whatever the history."""
+
+    __tablename__ = "latest_measurement"
+
+    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer)
+    first_window: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

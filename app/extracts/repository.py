@@ -108,9 +108,10 @@ STAGING_COLUMNS = (
     *COUNT_FIELDS,
 )
 
-# One statement: upsert the current measurements, and append a revision for each row that
-# really changed. Identical re-sends and frozen periods are filtered under the row lock, so
-# two concurrent senders still get unique, consecutive revision numbers.
+# One statement: upsert the current measurements, move each establishment's latest pointer,
+# and append a revision for each row that really changed. Identical re-sends and frozen
+# periods are filtered under the row lock, so two concurrent senders still get unique,
+# consecutive revision numbers.
 _UPSERT = f"""
 WITH upserted AS (
     INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
@@ -127,6 +128,19 @@ WITH upserted AS (
       AND (m.withdrawn OR ({", ".join(f"m.{c}" for c in COUNT_FIELDS)})
            IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))
     RETURNING m.finess, m.period_start, m.revision, m.received_at
+), latest AS (
+    INSERT INTO latest_measurement AS l (finess, period_start, period_end, revision,
+                                         first_window, received_at, {_COUNTS})
+    SELECT DISTINCT ON (s.finess) s.finess, s.period_start, s.period_end, u.revision,
+           s.first_window, u.received_at, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
+    FROM upserted u JOIN extract_staging s USING (finess, period_start)
+    ORDER BY s.finess, s.period_start DESC
+    ON CONFLICT (finess) DO UPDATE SET
+        period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
+        revision = EXCLUDED.revision, first_window = EXCLUDED.first_window,
+        received_at = EXCLUDED.received_at,
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)}
+    WHERE l.period_start <= EXCLUDED.period_start
 )
 INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
                               first_window, vendor_siren, token_id, request_id, received_at,
@@ -220,7 +234,24 @@ async def withdraw(
         token_id,
         request_id,
     )
-    return row["revision"] if row else None
+    if row is None:
+        return None
+    await refresh_latest(conn, finess)
+    return row["revision"]
+
+
+async def refresh_latest(conn: asyncpg.Connection, finess: str) -> None:
+    """Point latest_measurement back at the newest active period (after a withdrawal)."""
+    await conn.execute("DELETE FROM latest_measurement WHERE finess = $1", finess)
+    await conn.execute(
+        f"""INSERT INTO latest_measurement (finess, period_start, period_end, revision,
+                                            first_window, received_at, {_COUNTS})
+            SELECT finess, period_start, period_end, revision, first_window, received_at,
+                   {_COUNTS}
+            FROM measurement WHERE finess = $1 AND NOT withdrawn
+            ORDER BY period_start DESC LIMIT 1""",
+        finess,
+    )
 
 
 async def series_state(session: AsyncSession, finess: str) -> list[asyncpg.Record]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
 
 # code -> (numerator, denominator), in the order of annexe 2.
 RATES: dict[str, tuple[str, str]] = {
@@ -32,37 +34,71 @@ COUNTS: dict[str, str] = {
     "eprescription_count": "eprescriptions_imported",
     "eparcours_count": "eparcours_exchanges",
 }
-_ONE_DECIMAL = Decimal("0.1")
+
+
+class Ratio(NamedTuple):
+    """An exact count ratio (denominator > 0), compared by cross-multiplication: exact like a
+    Fraction, without its cost (compliance compares hundreds of thousands of them)."""
+
+    numerator: int
+    denominator: int
+
+    @classmethod
+    def of(cls, value: Ratio | Fraction | Decimal | int) -> Ratio:
+        if isinstance(value, Ratio):
+            return value
+        if isinstance(value, bool) or not isinstance(value, Fraction | Decimal | int):
+            raise TypeError(f"a rate must be an exact ratio, got {value!r}")
+        exact = Fraction(value)
+        return cls(exact.numerator, exact.denominator)
+
+    @property
+    def percent(self) -> Fraction:
+        return Fraction(self.numerator * 100, self.denominator)
 
 
 @dataclass(frozen=True, slots=True)
 class Indicator:
     code: str
-    exact: Fraction | None  # percentage, exact
+    ratio: Ratio | None  # exact; for the optional counts, the count over 1
     target: Decimal | None
     met: bool | None  # None for indicators without a target
 
     @property
     def value(self) -> Decimal | None:
-        return display(self.exact)
+        """Percentage for display (one decimal), or the raw count."""
+        if self.ratio is not None and self.code in COUNTS:
+            return Decimal(self.ratio.numerator)
+        return display(self.ratio)
 
 
-def rate(numerator: int | None, denominator: int | None) -> Fraction | None:
+def rate(numerator: int | None, denominator: int | None) -> Ratio | None:
     if numerator is None or not denominator:
         return None
-    return Fraction(numerator * 100, denominator)
+    return Ratio(numerator, denominator)
 
 
-def display(value: Fraction | None) -> Decimal | None:
-    """Half-up rounding to one decimal, for display only."""
-    if value is None:
+def display(ratio: Ratio | None) -> Decimal | None:
+    """The percentage rounded half-up to one decimal, for display only (exact arithmetic)."""
+    if ratio is None:
         return None
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(_ONE_DECIMAL, rounding=ROUND_HALF_UP)
+    numerator, denominator = ratio
+    tenths = (2000 * numerator + denominator) // (2 * denominator)
+    return Decimal(tenths).scaleb(-1)
 
 
-def meets(value: Fraction | None, target: Decimal) -> bool:
-    return value is not None and value >= Fraction(target)
+@lru_cache(maxsize=64)
+def _target(target: Decimal) -> tuple[int, int]:
+    exact = Fraction(target)
+    return exact.numerator, exact.denominator
+
+
+def meets(ratio: Ratio | None, target: Decimal) -> bool:
+    """ratio x 100 >= target, exactly: 69.99 % misses 70 %."""
+    if ratio is None:
+        return False
+    target_numerator, target_denominator = _target(target)
+    return ratio.numerator * 100 * target_denominator >= target_numerator * ratio.denominator
 
 
 def compute(counts: Mapping[str, int | None], targets: Mapping[str, Decimal]) -> list[Indicator]:
@@ -74,7 +110,7 @@ def compute(counts: Mapping[str, int | None], targets: Mapping[str, Decimal]) ->
         result.append(Indicator(code, value, target, meets(value, target)))
     for code, field in COUNTS.items():
         raw = counts.get(field)
-        result.append(Indicator(code, None if raw is None else Fraction(raw), None, None))
+        result.append(Indicator(code, None if raw is None else Ratio(raw, 1), None, None))
     return result
 
 

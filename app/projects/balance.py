@@ -39,9 +39,10 @@ from fractions import Fraction
 
 from app.campaigns import Campaign, FundingCase
 from app.indicators import rules as indicator_rules
+from app.indicators.rules import Ratio as ExactRatio
 from app.projects.funding import Guichet, to_cents
 
-Ratio = Fraction | Decimal | int
+Ratio = ExactRatio | Fraction | Decimal | int
 
 __all__ = [
     "BalanceStatus",
@@ -137,21 +138,14 @@ class Compliance:
         return tuple(item for item in self.establishments if not item.meets_targets)
 
 
-def _exact(ratio: Ratio) -> Fraction:
-    # A float has already lost the exact count ratio; refuse it instead of comparing it.
-    if isinstance(ratio, bool) or not isinstance(ratio, Fraction | Decimal | int):
-        raise TypeError(f"a rate must be a Fraction, Decimal or int ratio, got {ratio!r}")
-    return Fraction(ratio)
-
-
 def display_percent(ratio: Ratio | None) -> Decimal | None:
     """The ratio as a percentage rounded half-up to one decimal (69.95 % shows as 70.0)."""
-    return None if ratio is None else indicator_rules.display(_exact(ratio) * 100)
+    return None if ratio is None else indicator_rules.display(ExactRatio.of(ratio))
 
 
 def meets_target(ratio: Ratio | None, target: Decimal) -> bool:
     """Exact comparison of the ratio with a target in percent (annexe 2 rule, one place)."""
-    return ratio is not None and indicator_rules.meets(_exact(ratio) * 100, target)
+    return ratio is not None and indicator_rules.meets(ExactRatio.of(ratio), target)
 
 
 def shortfalls(
@@ -165,7 +159,8 @@ def shortfalls(
             continue
         gap = None
         if ratio is not None:
-            gap = Decimal(math.ceil((Fraction(target) - _exact(ratio) * 100) * 10)).scaleb(-1)
+            percent = ExactRatio.of(ratio).percent
+            gap = Decimal(math.ceil((Fraction(target) - percent) * 10)).scaleb(-1)
         missed.append(Shortfall(indicator, display_percent(ratio), target, gap))
     return tuple(missed)
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from app.access.principal import Principal, Role
 from app.audit import service as audit
 from app.campaigns import Campaign, FundingCase, current_campaign
 from app.errors import FieldError, Forbidden, Invalid
-from app.indicators.rules import RATES
+from app.indicators.rules import RATES, Ratio
 from app.projects import repository
 from app.projects.balance import Compliance, LatestMeasurement, ProjectProgress, compliance
 from app.projects.events import Event, ProjectFacts, advance_paid, check_event, recorded_amount
@@ -42,12 +41,15 @@ def progress_of(project: Project, events: Sequence[Event]) -> ProjectProgress:
     )
 
 
-def _rates(record) -> dict[str, Fraction | None]:
-    rates: dict[str, Fraction | None] = {}
-    for code, (numerator, denominator) in RATES.items():
-        below = record[denominator]
-        rates[code] = Fraction(record[numerator], below) if below else None
-    return rates
+_RATE_FIELDS = tuple((code, num, den) for code, (num, den) in RATES.items())
+_new_ratio = tuple.__new__  # a Ratio without NamedTuple's keyword plumbing: 36 000 per call
+
+
+def _rates(record) -> dict[str, Ratio | None]:
+    return {
+        code: _new_ratio(Ratio, (record[num], record[den])) if record[den] else None
+        for code, num, den in _RATE_FIELDS
+    }
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ async def standings(
     if not ids:
         return []
     events: dict[int, list[Event]] = defaultdict(list)
-    for row in await repository.events_of(session, ids):
-        events[row.project_id].append(Event(row.type, row.date, row.amount))
+    for row in await repository.event_rows(session, ids):
+        events[row["project_id"]].append(Event(row["type"], row["date"], row["amount"]))
     latest: dict[int, dict[str, LatestMeasurement | None]] = defaultdict(dict)
     for record in await repository.latest_measurements(session, ids):
         latest[record["project_id"]][record["finess"]] = (

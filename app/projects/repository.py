@@ -87,11 +87,7 @@ _LATEST_SQL = f"""
 SELECT pe.project_id, pe.finess, m.period_start, m.period_end,
        {", ".join(f"m.{c}" for c in REQUIRED_COUNTS)}
 FROM project_establishment pe
-LEFT JOIN LATERAL (
-    SELECT * FROM measurement m
-    WHERE m.finess = pe.finess AND NOT m.withdrawn
-    ORDER BY m.period_start DESC LIMIT 1
-) m ON true
+LEFT JOIN latest_measurement m ON m.finess = pe.finess
 WHERE pe.project_id = ANY($1::int[])
 ORDER BY pe.project_id, pe.finess
 """
@@ -109,22 +105,23 @@ async def lock_latest_measurements(session: AsyncSession, project_id: int, event
     status = await conn.execute(
         """
         UPDATE measurement m SET locked_by_event_id = $2
-        FROM (
-            SELECT latest.finess, latest.period_start
-            FROM project_establishment pe
-            CROSS JOIN LATERAL (
-                SELECT finess, period_start FROM measurement x
-                WHERE x.finess = pe.finess AND NOT x.withdrawn
-                ORDER BY x.period_start DESC LIMIT 1
-            ) latest
-            WHERE pe.project_id = $1
-        ) target
-        WHERE m.finess = target.finess AND m.period_start = target.period_start
+        FROM project_establishment pe JOIN latest_measurement l ON l.finess = pe.finess
+        WHERE pe.project_id = $1 AND m.finess = l.finess AND m.period_start = l.period_start
         """,
         project_id,
         event_id,
     )
     return int(status.split()[-1])
+
+
+async def event_rows(session: AsyncSession, project_ids: Sequence[int]) -> list[Any]:
+    """Events of many projects as plain records (compliance reads thousands at once)."""
+    conn = await raw_connection(session)
+    return await conn.fetch(
+        "SELECT project_id, type, date, amount FROM project_event "
+        "WHERE project_id = ANY($1::int[]) ORDER BY project_id, id",
+        list(project_ids),
+    )
 
 
 async def projects_in_scope(

@@ -1,12 +1,11 @@
 """Annexe 2 formulas: exact comparison with the target, display rounding, zero denominators."""
 
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 
 from app.campaigns import current_campaign
-from app.indicators.rules import compute, display, meets, meets_targets, rate
+from app.indicators.rules import Ratio, compute, display, meets, meets_targets, rate
 
 TARGETS = current_campaign().targets
 BASE = {
@@ -58,8 +57,16 @@ def test_69_99_percent_misses_70_even_though_it_displays_70_0():
 
 
 def test_89_95_percent_misses_90():
-    assert not meets(Fraction(8995, 100), Decimal(90))
-    assert display(Fraction(8995, 100)) == Decimal("90.0")  # half-up
+    assert not meets(Ratio(8995, 10_000), Decimal(90))
+    assert display(Ratio(8995, 10_000)) == Decimal("90.0")  # half-up
+    assert meets(Ratio(9, 10), Decimal(90))
+
+
+def test_display_is_exact_where_decimal_division_would_round_twice():
+    # 2 / 3 000 = 0.0666...%: a 0.05 boundary never appears by accident
+    assert display(Ratio(2, 3_000)) == Decimal("0.1")
+    assert display(Ratio(1, 2_000)) == Decimal("0.1")  # exactly 0.05 %: half-up
+    assert display(Ratio(999_999, 2_000_000_000)) == Decimal("0.0")  # 0.04999995 %
 
 
 @pytest.mark.parametrize(
@@ -93,4 +100,4 @@ def test_optional_counts_have_no_target():
     indicators = by_code({**BASE, "eprescriptions_imported": 12})
     assert indicators["eprescription_count"].target is None
     assert indicators["eprescription_count"].met is None
-    assert indicators["eparcours_count"].exact is None
+    assert indicators["eparcours_count"].ratio is None

@@ -1,0 +1,56 @@
+"""Health, request ids and the append-only audit trail."""
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.db import Database, make_engine, set_database
+from app.main import create_app
+
+
+async def test_health_is_503_when_the_database_does_not_answer(db):
+    unreachable = Database(make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none"))
+    app = create_app(unreachable)
+    set_database(unreachable)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/health")
+    finally:
+        set_database(db)
+        await unreachable.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_request_id_is_echoed_in_headers_and_problems(client):
+    response = await client.get("/api/v1/vendors", headers={"X-Request-ID": "abc-123"})
+    assert response.status_code == 401
+    assert response.headers["x-request-id"] == "abc-123"
+    assert response.json()["request_id"] == "abc-123"
+    generated = await client.get("/health")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_writes_are_audited_and_the_trail_cannot_be_changed(client, factory, session):
+    admin = await factory.token("national")
+    await client.post(
+        "/api/v1/vendors",
+        json={"siren": "732829320", "name": "Éditeur"},
+        headers={**admin, "X-Request-ID": "req-vendor-1"},
+    )
+    row = (
+        await session.execute(
+            text(
+                "SELECT action, object_id, request_id, payload_hash FROM audit_event "
+                "WHERE request_id = 'req-vendor-1'"
+            )
+        )
+    ).one()
+    assert row.action == "vendor.create" and row.object_id == "732829320"
+    assert len(row.payload_hash) == 64
+    for statement in ("UPDATE audit_event SET action = 'x'", "DELETE FROM audit_event"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with session.begin_nested():
+                await session.execute(text(statement))
