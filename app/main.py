@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.router import router as access_router
 from app.config import get_settings
+from app.dashboards.router import reports_router
+from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
 from app.errors import install_error_handlers, problem
 from app.extracts.router import router as extracts_router
@@ -89,6 +91,8 @@ def create_app(database: Database | None = None) -> FastAPI:
         indicators_router,
         projects_router,
         envelopes_router,
+        dashboards_router,
+        reports_router,
         extracts_router,
         access_router,
     ):

@@ -1,0 +1,1 @@
+"""Read-only dashboards for ARS and GRADeS, and the exports (CSV, XLSX)."""

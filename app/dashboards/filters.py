@@ -1,0 +1,51 @@
+"""Dashboard filters and the caller's scope, turned into one SQL predicate on establishments."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.access.principal import Principal, Role
+from app.clock import Month
+
+
+@dataclass(frozen=True)
+class Filters:
+    region: str | None = None
+    department: str | None = None
+    category: str | None = None
+    vendor: str | None = None
+    project: int | None = None
+    start: Month | None = None  # first month shown (inclusive)
+    end: Month | None = None  # last month shown (inclusive)
+
+    def key(self) -> str:
+        return "&".join(f"{k}={v}" for k, v in asdict(self).items() if v is not None)
+
+
+def scope_sql(principal: Principal, filters: Filters) -> tuple[str, dict[str, Any]]:
+    """WHERE clause over `e` (establishment), `pe` (project_establishment) and `p` (project).
+
+    ARS and GRADeS see the establishments of their region and those of their region's
+    projects; a vendor those of its projects; the national team everything.
+    """
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if principal.role is Role.VENDOR:
+        clauses.append("p.vendor_siren = :scope_vendor")
+        params["scope_vendor"] = principal.vendor_siren
+    elif principal.role in (Role.ARS, Role.GRADES):
+        clauses.append("(e.region_code = :scope_region OR p.region_code = :scope_region)")
+        params["scope_region"] = principal.region_code
+    for column, name in (
+        ("e.region_code", "region"),
+        ("e.department", "department"),
+        ("e.category_code", "category"),
+        ("p.vendor_siren", "vendor"),
+        ("pe.project_id", "project"),
+    ):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(f"{column} = :{name}")
+            params[name] = value
+    return (" AND ".join(clauses) or "true"), params

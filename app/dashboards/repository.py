@@ -1,0 +1,154 @@
+"""The SQL of the dashboards: every aggregate is computed in PostgreSQL.
+
+Only the current revision of each period is read (`measurement`), and the latest period of
+each establishment comes from `latest_measurement`, so the cost does not grow with the number
+of revisions stored. Targets are compared exactly, in integers: x * 100 >= target * y.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.indicators.rules import RATES
+
+_FROM = """
+FROM establishment e
+LEFT JOIN project_establishment pe ON pe.finess = e.finess
+LEFT JOIN project p ON p.id = pe.project_id
+"""
+
+
+def _met(alias: str, code: str) -> str:
+    numerator, denominator = RATES[code]
+    return (
+        f"({alias}.{denominator} > 0 AND "
+        f"{alias}.{numerator}::bigint * 100 >= :t_{code} * {alias}.{denominator})"
+    )
+
+
+def _all_met(alias: str) -> str:
+    return "(" + " AND ".join(_met(alias, code) for code in RATES) + ")"
+
+
+def _rate(alias: str, code: str) -> str:
+    numerator, denominator = RATES[code]
+    return f"({alias}.{numerator} * 100)::float8 / NULLIF({alias}.{denominator}, 0)"
+
+
+def target_params(targets: dict[str, Decimal]) -> dict[str, Decimal]:
+    return {f"t_{code}": targets[code] for code in RATES}
+
+
+async def _all(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+    return list((await session.execute(text(sql), params)).mappings())
+
+
+async def summary(session: AsyncSession, scope: str, params: dict[str, Any]) -> dict[str, Any]:
+    sql = f"""
+    SELECT count(*) AS establishments,
+           count(pe.project_id) AS in_projects,
+           count(DISTINCT pe.project_id) AS projects,
+           count(l.finess) AS reporting,
+           count(l.finess) FILTER (WHERE l.period_end = :last) AS reported_last_month,
+           count(l.finess) FILTER (WHERE {_all_met("l")}) AS meeting_all_targets
+    {_FROM}
+    LEFT JOIN latest_measurement l ON l.finess = e.finess
+    WHERE {scope}
+    """
+    return dict((await _all(session, sql, params))[0])
+
+
+async def monthly(
+    session: AsyncSession, scope: str, params: dict[str, Any], start: date, end: date
+) -> list[Any]:
+    """Per month (the last month of each measured period): who reported, how many meet each
+    target and all of them, and the quartiles of each rate."""
+    met = ",\n".join(f"count(*) FILTER (WHERE {_met('m', c)}) AS {c}_met" for c in RATES)
+    quartiles = ",\n".join(
+        f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY {_rate('m', c)}) AS {c}_q"
+        for c in RATES
+    )
+    sql = f"""
+    WITH scoped AS (SELECT DISTINCT e.finess {_FROM} WHERE {scope})
+    SELECT m.period_end AS month, count(*) AS reporting,
+           count(*) FILTER (WHERE {_all_met("m")}) AS all_met,
+           {met},
+           {quartiles}
+    FROM measurement m JOIN scoped s ON s.finess = m.finess
+    WHERE NOT m.withdrawn AND m.period_end BETWEEN :start AND :end
+    GROUP BY m.period_end ORDER BY m.period_end
+    """
+    return await _all(session, sql, params | {"start": start, "end": end})
+
+
+# by -> (group key, label)
+BREAKDOWNS = {
+    "region": ("e.region_code", "max(r.name)"),
+    "department": ("e.department", "max(d.name)"),
+    "category": ("e.category_code", "max(e.category_label)"),
+    "vendor": ("p.vendor_siren", "max(v.name)"),
+}
+
+
+async def breakdown(
+    session: AsyncSession, by: str, scope: str, params: dict[str, Any]
+) -> list[Any]:
+    column, label = BREAKDOWNS[by]
+    sql = f"""
+    SELECT {column} AS key, {label} AS label,
+           count(*) AS establishments,
+           count(pe.project_id) AS in_projects,
+           count(l.finess) FILTER (WHERE l.period_end = :last) AS reported_last_month,
+           count(l.finess) FILTER (WHERE {_all_met("l")}) AS meeting_all_targets
+    {_FROM}
+    LEFT JOIN latest_measurement l ON l.finess = e.finess
+    LEFT JOIN region r ON r.code = e.region_code
+    LEFT JOIN department d ON d.code = e.department
+    LEFT JOIN vendor v ON v.siren = p.vendor_siren
+    WHERE {scope}
+    GROUP BY {column}
+    ORDER BY {column} NULLS LAST
+    """
+    return await _all(session, sql, params)
+
+
+async def missing_reports(
+    session: AsyncSession, scope: str, params: dict[str, Any], limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """Establishments of a project that have not reported the last completed month."""
+    sql = f"""
+    SELECT e.finess, e.name, e.region_code AS region, e.department, e.category_code,
+           pe.project_id, p.reference AS project_reference, p.vendor_siren,
+           l.period_end AS last_period, count(*) OVER () AS total
+    {_FROM}
+    LEFT JOIN latest_measurement l ON l.finess = e.finess
+    WHERE {scope} AND pe.project_id IS NOT NULL
+      AND (l.period_end IS NULL OR l.period_end < :last)
+    ORDER BY e.finess
+    LIMIT :limit OFFSET :offset
+    """
+    rows = await _all(session, sql, params | {"limit": limit, "offset": offset})
+    total = rows[0]["total"] if rows else 0
+    if not rows and offset:
+        count_sql = f"""SELECT count(*) {_FROM} LEFT JOIN latest_measurement l
+                        ON l.finess = e.finess WHERE {scope} AND pe.project_id IS NOT NULL
+                        AND (l.period_end IS NULL OR l.period_end < :last)"""
+        total = (await session.execute(text(count_sql), params)).scalar_one()
+    return rows, total
+
+
+async def project_ids(session: AsyncSession, scope: str, params: dict[str, Any]) -> list[int]:
+    sql = f"SELECT DISTINCT pe.project_id {_FROM} WHERE {scope} AND pe.project_id IS NOT NULL"
+    return [r["project_id"] for r in await _all(session, sql, params)]
+
+
+async def data_version(session: AsyncSession) -> int:
+    """Every write is audited: the newest audit entry versions the data behind dashboards."""
+    return (
+        await session.execute(text("SELECT coalesce(max(id), 0) FROM audit_event"))
+    ).scalar_one()

@@ -1,0 +1,230 @@
+"""HTTP endpoints of the dashboards (/api/v1/dashboards/…) and the ARS monthly report.
+
+Every answer carries an ETag derived from the data version (the newest audit entry: every
+write is audited), the caller's scope and the query, with `Cache-Control: private,
+max-age=60`: a dashboard that polls with If-None-Match gets a 304 without any computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from app.access.dependencies import CurrentPrincipal
+from app.access.principal import Principal, Role
+from app.clock import Month
+from app.dashboards import repository, service
+from app.dashboards.exports import CSV_MEDIA, XLSX_MEDIA, to_csv, to_xlsx
+from app.dashboards.filters import Filters
+from app.dashboards.schemas import (
+    Breakdown,
+    DashboardSummary,
+    MissingReport,
+    MonthlySeries,
+    ReportRow,
+)
+from app.db import SessionDep
+from app.errors import FieldError, Invalid, NotFound
+from app.referential.geography import DEPARTMENTS, REGIONS
+from app.schemas import Page
+
+router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
+reports_router = APIRouter(prefix="/api/v1/reports", tags=["dashboards"])
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_CACHED = {
+    304: {"description": "Not modified: the If-None-Match ETag is still current"},
+    401: _PROBLEM,
+    404: _PROBLEM,
+    422: _PROBLEM,
+}
+_MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+CACHE_CONTROL = "private, max-age=60"
+
+
+def dashboard_filters(
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(max_length=2, description="INSEE region code")] = None,
+    department: Annotated[str | None, Query(max_length=3)] = None,
+    category: Annotated[str | None, Query(max_length=4, description="FINESS category")] = None,
+    vendor: Annotated[str | None, Query(max_length=9, description="vendor SIREN")] = None,
+    project: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    from_: Annotated[str | None, Query(alias="from", pattern=_MONTH)] = None,
+    to: Annotated[str | None, Query(pattern=_MONTH)] = None,
+) -> Filters:
+    if region is not None and region not in REGIONS:
+        raise Invalid("Unknown region.", [FieldError("region", "unknown_region", region)])
+    if department is not None and department not in DEPARTMENTS:
+        raise Invalid(
+            "Unknown département.", [FieldError("department", "unknown_department", department)]
+        )
+    if (
+        principal.role in (Role.ARS, Role.GRADES)
+        and region is not None
+        and region != principal.region_code
+    ):
+        raise NotFound(f"Region {region} not found.")
+    start = Month.parse(from_) if from_ else None
+    end = Month.parse(to) if to else None
+    if start and end and (end < start or end - start > 120):
+        raise Invalid(
+            "The period must run forward and span at most 10 years.",
+            [FieldError("to", "bad_range", "from <= to, at most 120 months")],
+        )
+    return Filters(region, department, category, vendor, project, start, end)
+
+
+FiltersDep = Annotated[Filters, Depends(dashboard_filters)]
+
+
+async def _etag(request: Request, session, principal: Principal) -> str:
+    version = await repository.data_version(session)
+    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+    seed = f"{version}|{Month.current()}|{principal.label}|{request.url.path}?{query}"
+    return '"' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
+
+
+def _not_modified(request: Request, etag: str) -> Response | None:
+    candidates = {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
+    if etag in candidates or "*" in candidates:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+    return None
+
+
+def _respond(
+    body: Any, etag: str, fmt: str = "json", rows: list[dict] | None = None, name: str = "export"
+) -> Response:
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return Response(to_csv(rows or []), media_type=CSV_MEDIA, headers=headers)
+    if fmt == "xlsx":
+        headers["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+        return Response(to_xlsx(rows or [], name), media_type=XLSX_MEDIA, headers=headers)
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return Response(orjson.dumps(content), media_type="application/json", headers=headers)
+
+
+def _dump(items: list[BaseModel]) -> list[dict]:
+    return [item.model_dump(mode="json") for item in items]
+
+
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+
+
+@router.get(
+    "/summary",
+    response_model=DashboardSummary,
+    summary="Establishments, reporting, targets met, projects by status and funding",
+    responses=_CACHED,
+)
+async def get_summary(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, filters: FiltersDep
+) -> Response:
+    """National scope for the national team, the region for ARS and GRADeS; narrow it with
+    the filters. Funding: committed (notified before the deadline), advanced, payable
+    (balances due of eligible projects) against the annexe 1 envelope."""
+    etag = await _etag(request, session, principal)
+    if (cached := _not_modified(request, etag)) is not None:
+        return cached
+    return _respond(await service.summary(session, principal, filters), etag)
+
+
+@router.get(
+    "/monthly",
+    response_model=MonthlySeries,
+    summary="Per month: reporting, share meeting each target and all, quartiles of each rate",
+    responses={**_CACHED, 200: {"content": _CSV}},
+)
+async def get_monthly(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    filters: FiltersDep,
+    format: Format = "json",
+) -> Response:
+    """A measurement counts for the last month of its period (a 3-month first window counts
+    for its third month). Default range: the last 12 completed months."""
+    etag = await _etag(request, session, principal)
+    if (cached := _not_modified(request, etag)) is not None:
+        return cached
+    series = await service.monthly(session, principal, filters)
+    return _respond(series, etag, format, _dump(series.items), "monthly")
+
+
+@router.get(
+    "/breakdown",
+    response_model=Breakdown,
+    summary="Establishments and targets met by region, département, category, vendor or "
+    "project status",
+    responses={**_CACHED, 200: {"content": _CSV}},
+)
+async def get_breakdown(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    filters: FiltersDep,
+    by: Annotated[
+        Literal["region", "department", "category", "vendor", "project_status"], Query()
+    ] = "category",
+    format: Format = "json",
+) -> Response:
+    etag = await _etag(request, session, principal)
+    if (cached := _not_modified(request, etag)) is not None:
+        return cached
+    result = await service.breakdown(session, principal, filters, by)
+    return _respond(result, etag, format, _dump(result.items), f"breakdown-{by}")
+
+
+@router.get(
+    "/completeness",
+    response_model=Page[MissingReport],
+    summary="Establishments of a project that have not reported the last completed month",
+    responses={**_CACHED, 200: {"content": _CSV}},
+)
+async def get_completeness(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    filters: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    format: Format = "json",
+) -> Response:
+    etag = await _etag(request, session, principal)
+    if (cached := _not_modified(request, etag)) is not None:
+        return cached
+    if format == "csv":
+        limit, offset = 1_000_000, 0  # the export is the whole list
+    items, total = await service.missing_reports(session, principal, filters, limit, offset)
+    page = Page[MissingReport](items=items, total=total, limit=limit, offset=offset)
+    return _respond(page, etag, format, _dump(items), "completeness")
+
+
+@reports_router.get(
+    "/monthly",
+    response_model=list[ReportRow],
+    summary="The ARS monthly report: one row per project (JSON, CSV or XLSX)",
+    responses={
+        **_CACHED,
+        200: {"content": {**_CSV, XLSX_MEDIA: {"schema": {"type": "string", "format": "binary"}}}},
+    },
+)
+async def get_monthly_report(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    filters: FiltersDep,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+) -> Response:
+    """Aid, advance paid, balance due, status, establishments meeting targets and the last
+    period received, for every project of the caller's scope."""
+    etag = await _etag(request, session, principal)
+    if (cached := _not_modified(request, etag)) is not None:
+        return cached
+    rows = await service.monthly_report(session, principal, filters)
+    return _respond(_dump(rows), etag, format, _dump(rows), f"rapport-mensuel-{Month.current()}")

@@ -1,0 +1,280 @@
+"""Dashboards: SQL aggregates, shaped for GRADeS and ARS; project figures from the rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.principal import Principal, Role
+from app.campaigns import current_campaign
+from app.clock import Month, today
+from app.dashboards import repository
+from app.dashboards.filters import Filters, scope_sql
+from app.dashboards.schemas import (
+    Breakdown,
+    BreakdownRow,
+    DashboardSummary,
+    EstablishmentCounts,
+    FundingTotals,
+    MissingReport,
+    MonthlySeries,
+    MonthPoint,
+    Quartiles,
+    ReportRow,
+    ScopeOut,
+)
+from app.indicators.rules import RATES, Ratio, display
+from app.projects.models import Project
+from app.projects.payments import ProjectStanding, standings
+
+ZERO = Decimal(0)
+DEFAULT_MONTHS = 12
+
+
+def last_completed_month() -> Month:
+    return Month.current().plus(-1)
+
+
+def share(part: int, whole: int) -> Decimal | None:
+    return display(Ratio(part, whole)) if whole else None
+
+
+def one_decimal(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(repr(value)).quantize(Decimal("0.1"), rounding="ROUND_HALF_UP")
+
+
+def scope_out(filters: Filters) -> ScopeOut:
+    return ScopeOut(
+        region=filters.region,
+        department=filters.department,
+        category=filters.category,
+        vendor=filters.vendor,
+        project=filters.project,
+        start=str(filters.start) if filters.start else None,
+        end=str(filters.end) if filters.end else None,
+    )
+
+
+def _params(principal: Principal, filters: Filters) -> tuple[str, dict[str, Any]]:
+    scope, params = scope_sql(principal, filters)
+    params |= repository.target_params(dict(current_campaign().targets))
+    params["last"] = last_completed_month().first_day
+    return scope, params
+
+
+async def _standings(
+    session: AsyncSession, scope: str, params: dict[str, Any]
+) -> list[ProjectStanding]:
+    ids = await repository.project_ids(session, scope, params)
+    if not ids:
+        return []
+    projects = (
+        await session.execute(select(Project).where(Project.id.in_(ids)).order_by(Project.id))
+    ).scalars()
+    return await standings(session, list(projects), today())
+
+
+def _envelope(principal: Principal, filters: Filters) -> Decimal:
+    envelopes = current_campaign().regional_envelopes
+    region = filters.region or (
+        principal.region_code if principal.role is not Role.NATIONAL else None
+    )
+    if region:
+        return envelopes.get(region, ZERO)
+    return sum(envelopes.values(), ZERO)
+
+
+def funding_totals(items: list[ProjectStanding], envelope: Decimal) -> FundingTotals:
+    deadline = current_campaign().engagement_deadline
+    committed = advanced = payable = to_recover = paid = ZERO
+    for item in items:
+        notified = next((e.date for e in item.events if e.type == "notified"), None)
+        if notified is not None and notified < deadline:
+            committed += item.project.total or ZERO
+        advanced += sum((e.amount or ZERO for e in item.events if e.type == "advance_paid"), ZERO)
+        paid += sum((e.amount or ZERO for e in item.events if e.type == "balance_paid"), ZERO)
+        due = item.compliance.balance_due
+        decided = any(e.type == "balance_decision" for e in item.events)
+        if item.compliance.qualifies_for_balance and due is not None and not decided:
+            if due >= 0:
+                payable += due
+            else:
+                to_recover -= due
+    return FundingTotals(
+        envelope=envelope,
+        committed=committed,
+        advanced=advanced,
+        payable=payable,
+        to_recover=to_recover,
+        balance_paid=paid,
+    )
+
+
+async def summary(
+    session: AsyncSession, principal: Principal, filters: Filters
+) -> DashboardSummary:
+    scope, params = _params(principal, filters)
+    counts = await repository.summary(session, scope, params)
+    items = await _standings(session, scope, params)
+    statuses = Counter(item.compliance.status.value for item in items)
+    return DashboardSummary(
+        scope=scope_out(filters),
+        last_completed_month=str(last_completed_month()),
+        counts=EstablishmentCounts(**counts),
+        share_meeting_all_targets=share(counts["meeting_all_targets"], counts["reporting"]),
+        projects_by_status={
+            status: statuses.get(status, 0)
+            for status in ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
+        },
+        funding=funding_totals(items, _envelope(principal, filters)),
+    )
+
+
+async def monthly(session: AsyncSession, principal: Principal, filters: Filters) -> MonthlySeries:
+    end = filters.end or last_completed_month()
+    start = filters.start or end.plus(1 - DEFAULT_MONTHS)
+    scope, params = _params(principal, filters)
+    rows = await repository.monthly(session, scope, params, start.first_day, end.first_day)
+    items = []
+    for row in rows:
+        reporting = row["reporting"]
+        meeting = {code: row[f"{code}_met"] for code in RATES}
+        quartiles = {}
+        for code in RATES:
+            q = row[f"{code}_q"] or [None, None, None]
+            quartiles[code] = Quartiles(
+                q1=one_decimal(q[0]), median=one_decimal(q[1]), q3=one_decimal(q[2])
+            )
+        items.append(
+            MonthPoint(
+                month=str(Month.of(row["month"])),
+                reporting=reporting,
+                meeting=meeting,
+                share_meeting={code: share(n, reporting) for code, n in meeting.items()},
+                meeting_all_targets=row["all_met"],
+                share_meeting_all_targets=share(row["all_met"], reporting),
+                quartiles=quartiles,
+            )
+        )
+    return MonthlySeries(
+        scope=scope_out(Filters(**{**filters.__dict__, "start": start, "end": end})), items=items
+    )
+
+
+async def breakdown(
+    session: AsyncSession, principal: Principal, filters: Filters, by: str
+) -> Breakdown:
+    scope, params = _params(principal, filters)
+    if by == "project_status":
+        items = await _standings(session, scope, params)
+        groups: dict[str, list[ProjectStanding]] = {}
+        for item in items:
+            groups.setdefault(item.compliance.status.value, []).append(item)
+        rows = []
+        for status in ("no_data", "in_progress", "targets_met", "eligible", "balance_paid"):
+            members = groups.get(status, [])
+            establishments = sum(len(m.compliance.establishments) for m in members)
+            meeting = sum(
+                1 for m in members for e in m.compliance.establishments if e.meets_targets
+            )
+            reported = sum(
+                1
+                for m in members
+                for e in m.compliance.establishments
+                if e.latest_period and Month.of(e.latest_period.end) == last_completed_month()
+            )
+            rows.append(
+                BreakdownRow(
+                    key=status,
+                    label=f"{len(members)} projects",
+                    establishments=establishments,
+                    in_projects=establishments,
+                    reported_last_month=reported,
+                    meeting_all_targets=meeting,
+                    share_meeting_all_targets=share(meeting, establishments),
+                )
+            )
+        return Breakdown(by=by, scope=scope_out(filters), items=rows)
+    rows = await repository.breakdown(session, by, scope, params)
+    return Breakdown(
+        by=by,
+        scope=scope_out(filters),
+        items=[
+            BreakdownRow(
+                **{
+                    k: row[k]
+                    for k in (
+                        "key",
+                        "label",
+                        "establishments",
+                        "in_projects",
+                        "reported_last_month",
+                        "meeting_all_targets",
+                    )
+                },
+                share_meeting_all_targets=share(row["meeting_all_targets"], row["establishments"]),
+            )
+            for row in rows
+        ],
+    )
+
+
+async def missing_reports(
+    session: AsyncSession, principal: Principal, filters: Filters, limit: int, offset: int
+) -> tuple[list[MissingReport], int]:
+    scope, params = _params(principal, filters)
+    rows, total = await repository.missing_reports(session, scope, params, limit, offset)
+    return [
+        MissingReport(
+            finess=r["finess"],
+            name=r["name"],
+            region=r["region"],
+            department=r["department"],
+            category_code=r["category_code"],
+            project_id=r["project_id"],
+            project_reference=r["project_reference"],
+            vendor_siren=r["vendor_siren"],
+            last_period=str(Month.of(r["last_period"])) if r["last_period"] else None,
+        )
+        for r in rows
+    ], total
+
+
+async def monthly_report(
+    session: AsyncSession, principal: Principal, filters: Filters
+) -> list[ReportRow]:
+    """The ARS monthly report: one row per project of the scope."""
+    scope, params = _params(principal, filters)
+    rows = []
+    for item in await _standings(session, scope, params):
+        periods = [e.latest_period.end for e in item.compliance.establishments if e.latest_period]
+        rows.append(
+            ReportRow(
+                project_id=item.project.id,
+                reference=item.project.reference,
+                name=item.project.name,
+                region=item.project.region_code,
+                vendor_siren=item.project.vendor_siren,
+                funding_case=item.project.funding_case,
+                establishments=len(item.compliance.establishments),
+                establishments_meeting_targets=sum(
+                    1 for e in item.compliance.establishments if e.meets_targets
+                ),
+                total_aid=item.project.total or ZERO,
+                advance_paid=sum(
+                    (e.amount or ZERO for e in item.events if e.type == "advance_paid"), ZERO
+                ),
+                balance_due=item.compliance.balance_due,
+                status=item.compliance.status.value,
+                overdue=item.compliance.overdue,
+                last_period_received=str(Month.of(max(periods))) if periods else None,
+                notified_on=next((e.date for e in item.events if e.type == "notified"), None),
+            )
+        )
+    return rows

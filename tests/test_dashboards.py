@@ -1,0 +1,163 @@
+"""Dashboards and exports on a small dataset whose figures are computed by hand."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+
+from tests.test_balance_flow import MEETS, create_project, event
+from tests.test_extracts import extract, push
+
+
+async def dataset(client, factory):
+    """Region 11: one project of 4 EHPAD (A, B, C, D) and one establishment outside any
+    project (E); region 84: one establishment (F)."""
+    ars = await factory.token("ars", region="11")
+    project, (a, b, c, d), vendor = await create_project(client, factory, ars, count=4)
+    await factory.establishment("75")  # E
+    await factory.establishment("69")  # F
+    await push(
+        client,
+        vendor,
+        # A meets everything; its April measure has a DMP rate of 80 %
+        extract(a, "2025-01", "2025-03", **MEETS),
+        extract(a, "2025-04", "2025-04", **(MEETS | {"dmp_fed_persons": 80})),
+        # B misses the DMP target in its first window (60 %), then the agenda target
+        extract(b, "2025-01", "2025-03", **(MEETS | {"dmp_fed_persons": 60})),
+        extract(
+            b,
+            "2025-04",
+            "2025-04",
+            **(MEETS | {"dmp_fed_persons": 75, "active_files_with_agenda_event": 50}),
+        ),
+        # C starts a month later: its first window ends in April, DMP 90 %
+        extract(c, "2025-02", "2025-04", **(MEETS | {"dmp_fed_persons": 90})),
+        # D never reports
+    )
+    pid = project["id"]
+    for kind, day in [("notified", "2023-06-01"), ("convention_signed", "2023-07-01")]:
+        assert (await event(client, ars, pid, kind, day)).status_code == 201
+    assert (await event(client, ars, pid, "advance_paid", "2023-07-02")).status_code == 201
+    return ars, pid, (a, b, c, d)
+
+
+async def test_monthly_series(client, factory):
+    ars, _, _ = await dataset(client, factory)
+    response = await client.get(
+        "/api/v1/dashboards/monthly", params={"from": "2025-03", "to": "2025-04"}, headers=ars
+    )
+    assert response.status_code == 200, response.text
+    march, april = response.json()["items"]
+    assert march["month"] == "2025-03" and march["reporting"] == 2
+    assert march["meeting"]["dmp_rate"] == 1 and march["share_meeting"]["dmp_rate"] == 50.0
+    assert march["meeting_all_targets"] == 1
+    assert april["reporting"] == 3  # A, B and C's first window
+    assert april["meeting_all_targets"] == 2 and april["share_meeting_all_targets"] == 66.7
+    assert april["meeting"]["agenda_rate"] == 2
+    # DMP rates in April: 75, 80, 90 -> quartiles by linear interpolation
+    assert april["quartiles"]["dmp_rate"] == {"q1": 77.5, "median": 80.0, "q3": 85.0}
+
+
+async def test_summary_counts_and_funding(client, factory):
+    ars, _, _ = await dataset(client, factory)
+    body = (await client.get("/api/v1/dashboards/summary", headers=ars)).json()
+    assert body["counts"] == {
+        "establishments": 5,
+        "in_projects": 4,
+        "projects": 1,
+        "reporting": 3,
+        "reported_last_month": 0,
+        "meeting_all_targets": 2,
+    }
+    assert body["share_meeting_all_targets"] == 66.7
+    assert body["projects_by_status"]["in_progress"] == 1
+    assert body["funding"] | {} == {
+        "envelope": "10344806.00",
+        "committed": "84000.00",
+        "advanced": "42000.00",
+        "payable": "0.00",
+        "to_recover": "0.00",
+        "balance_paid": "0.00",
+    }
+
+
+async def test_scope_and_filters(client, factory):
+    await dataset(client, factory)
+    lyon = await factory.token("ars", region="84")
+    body = (await client.get("/api/v1/dashboards/summary", headers=lyon)).json()
+    assert body["counts"]["establishments"] == 1 and body["counts"]["projects"] == 0
+    paris = await factory.token("grades", region="11")
+    other = await client.get("/api/v1/dashboards/summary", params={"region": "84"}, headers=paris)
+    assert other.status_code == 404
+    by_department = await client.get(
+        "/api/v1/dashboards/summary", params={"department": "69"}, headers=paris
+    )
+    assert by_department.json()["counts"]["establishments"] == 0
+    bad = await client.get("/api/v1/dashboards/monthly", params={"from": "2025-13"}, headers=paris)
+    assert bad.status_code == 422
+
+
+async def test_breakdowns(client, factory):
+    ars, _, _ = await dataset(client, factory)
+    category = (await client.get("/api/v1/dashboards/breakdown", headers=ars)).json()
+    assert [
+        (i["key"], i["establishments"], i["meeting_all_targets"]) for i in category["items"]
+    ] == [("500", 5, 2)]
+    status = await client.get(
+        "/api/v1/dashboards/breakdown", params={"by": "project_status"}, headers=ars
+    )
+    rows = {i["key"]: i for i in status.json()["items"]}
+    assert rows["in_progress"]["establishments"] == 4
+    assert rows["in_progress"]["meeting_all_targets"] == 2
+
+
+async def test_completeness_and_csv(client, factory):
+    ars, _, (a, _b, _c, d) = await dataset(client, factory)
+    page = (
+        await client.get("/api/v1/dashboards/completeness", params={"limit": 3}, headers=ars)
+    ).json()
+    assert page["total"] == 4 and len(page["items"]) == 3
+    last = {i["finess"]: i["last_period"] for i in page["items"]}
+    assert last[a] == "2025-04"
+    csv = await client.get("/api/v1/dashboards/completeness", params={"format": "csv"}, headers=ars)
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.content.decode("utf-8-sig").strip().splitlines()
+    assert lines[0].startswith("finess,name,region") and len(lines) == 5
+    assert any(line.startswith(d) and line.endswith(",") for line in lines[1:])
+
+
+async def test_monthly_report_in_three_formats(client, factory):
+    ars, pid, _ = await dataset(client, factory)
+    (row,) = (await client.get("/api/v1/reports/monthly", headers=ars)).json()
+    assert row["project_id"] == pid
+    assert (row["establishments"], row["establishments_meeting_targets"]) == (4, 2)
+    assert (row["total_aid"], row["advance_paid"], row["balance_due"]) == (
+        "84000.00",
+        "42000.00",
+        None,
+    )
+    assert (row["status"], row["last_period_received"]) == ("in_progress", "2025-04")
+    csv = await client.get("/api/v1/reports/monthly", params={"format": "csv"}, headers=ars)
+    header, line = csv.content.decode("utf-8-sig").strip().splitlines()
+    assert "total_aid" in header and "84000.00" in line
+    xlsx = await client.get("/api/v1/reports/monthly", params={"format": "xlsx"}, headers=ars)
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    values = list(sheet.values)
+    assert values[0][:3] == ("project_id", "reference", "name")
+    assert values[1][0] == pid and float(values[1][values[0].index("total_aid")]) == 84000
+
+
+async def test_etag_spares_a_polling_dashboard(client, factory):
+    ars, _, (_a, *_rest) = await dataset(client, factory)
+    first = await client.get("/api/v1/dashboards/summary", headers=ars)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, max-age=60"
+    again = await client.get("/api/v1/dashboards/summary", headers={**ars, "If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    vendor_token = await factory.token("national")
+    await client.post(
+        "/api/v1/vendors", json={"siren": "732829320", "name": "x"}, headers=vendor_token
+    )  # any write moves the data version
+    changed = await client.get("/api/v1/dashboards/summary", headers={**ars, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
