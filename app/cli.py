@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from datetime import datetime
@@ -44,33 +45,55 @@ async def _with_database(work):
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
     demo: Annotated[bool, typer.Option(help="load the small demo dataset first")] = False,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="apply migrations before serving")
+    ] = True,
 ) -> None:
-    """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set)."""
+    """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set).
+
+    With --workers N, N processes share the port and the database; nothing one of them
+    needs lives in another's memory.
+    """
+    import shutil
+    import tempfile
+
     import uvicorn
 
     from app import migrate
-    from app.main import create_app
+    from app.observability.logs import configure
 
     url = resolve_database_url()
-    asyncio.run(migrate.upgrade(url))
+    if migrate_first:
+        asyncio.run(migrate.upgrade(url))
     if demo:
         _run_demo(small=True)
-    _err(f"esms-usage: serving on http://{host}:{port} (API docs at /docs)")
+    metrics_dir = None
+    if workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="esms-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    level = get_settings().log_level
+    _err(f"esms-usage: serving on http://{host}:{port} with {workers} process(es) (docs at /docs)")
     # uvicorn re-raises SIGTERM once it has drained; make that an orderly exit so that the
     # embedded PostgreSQL is stopped behind it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
-            create_app(),
+            "app.main:create_app",
+            factory=True,
             host=host,
             port=port,
-            log_level=get_settings().log_level,
+            workers=workers,
+            log_config=configure(level),
+            log_level=level,
             access_log=False,
             timeout_graceful_shutdown=10,
         )
     finally:
         stop_embedded_postgres()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @db_cli.command("upgrade")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -102,13 +102,16 @@ def resolve_database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     url = async_url(settings.database_url) if settings.database_url else None
     if url is None:
+        # A worker process of `serve --workers N` joins the server its parent started.
+        url = os.environ.get("ESMS_RESOLVED_DATABASE_URL")
+    if url is None:
         url = start_embedded_postgres(settings.data_dir)
     os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
     return url
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -117,6 +120,18 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
             "server_settings": {"timezone": "Europe/Paris", "application_name": "esms-usage"}
         },
     )
+    _watch_pool(engine)
+    return engine
+
+
+def _watch_pool(engine: AsyncEngine) -> None:
+    from app.observability.metrics import POOL_IN_USE, POOL_SIZE
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "connect", lambda *_: POOL_SIZE.inc())
+    event.listen(pool, "close", lambda *_: POOL_SIZE.dec())
+    event.listen(pool, "checkout", lambda *_: POOL_IN_USE.inc())
+    event.listen(pool, "checkin", lambda *_: POOL_IN_USE.dec())
 
 
 class Database:

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import migrate
 from app.access.router import router as access_router
 from app.config import get_settings
 from app.dashboards.router import reports_router
@@ -20,6 +21,8 @@ from app.db import Database, get_database, make_engine, resolve_database_url, se
 from app.errors import install_error_handlers, problem
 from app.extracts.router import router as extracts_router
 from app.indicators.router import router as indicators_router
+from app.observability.logs import AccessLogMiddleware
+from app.observability.metrics import render as render_metrics
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential.router import router as referential_router
@@ -84,6 +87,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         vendors_router,
@@ -114,6 +118,46 @@ def create_app(database: Database | None = None) -> FastAPI:
                 request, 503, "Service unavailable", "The database does not answer.", "unavailable"
             )
         return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="200 when the database answers and its schema is at the latest migration",
+        responses={503: {"content": {"application/problem+json": {}}}},
+    )
+    async def ready(request: Request) -> JSONResponse:
+        head = migrate.head_revision()
+        try:
+            async with asyncio.timeout(2):
+                async with get_database().engine.connect() as connection:
+                    current = (
+                        await connection.execute(text("SELECT version_num FROM alembic_version"))
+                    ).scalar_one_or_none()
+        except Exception:
+            return problem(
+                request, 503, "Service unavailable", "The database does not answer.", "unavailable"
+            )
+        if current != head:
+            return problem(
+                request,
+                503,
+                "Service unavailable",
+                f"The schema is at {current}, the code expects {head}: "
+                "run `esms-usage db upgrade`.",
+                "schema_behind",
+            )
+        return JSONResponse({"status": "ready", "schema": current})
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
 
     return app
 

@@ -23,6 +23,7 @@ from app.extracts.rules import (
     parse_row,
     summary_status,
 )
+from app.observability.metrics import record_batch
 
 OUTCOMES = ("created", "revised", "unchanged", "rejected", "skipped")
 
@@ -102,6 +103,8 @@ async def ingest(
             )
 
     results = [_result(row, *final[row.index]) for row in rows]
+    if not options.dry_run:
+        record_batch(results)
     counts = dict.fromkeys(OUTCOMES, 0)
     for o, _ in final.values():
         counts[o] += 1

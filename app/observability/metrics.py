@@ -1,0 +1,57 @@
+"""Prometheus metrics. With several worker processes each writes its samples to
+PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them (prometheus_client multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+REQUESTS = Counter(
+    "esms_http_requests_total",
+    "HTTP requests by route, method and status",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "esms_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EXTRACT_ROWS = Counter("esms_extract_rows_total", "Extract rows received, by outcome", ["outcome"])
+EXTRACT_REJECTIONS = Counter(
+    "esms_extract_rejections_total", "Reasons extract rows were refused, by error code", ["code"]
+)
+POOL_IN_USE = Gauge(
+    "esms_db_pool_connections_in_use",
+    "Database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "esms_db_pool_size", "Database connections held by the pool", multiprocess_mode="livesum"
+)
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def record_batch(results: list[dict]) -> None:
+    for result in results:
+        EXTRACT_ROWS.labels(result["outcome"]).inc()
+        for error in result["errors"]:
+            EXTRACT_REJECTIONS.labels(error["code"]).inc()

@@ -1,0 +1,184 @@
+"""Several processes on one PostgreSQL: migrations under a lock, two servers writing
+conflicting revisions of the same establishment-month, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from app import migrate
+from app.access.principal import Role
+from app.access.repository import create_token
+from app.db import Database, make_engine
+from app.main import create_app
+from app.referential.finess import make_finess
+from app.referential.models import Establishment
+from app.vendors.models import Vendor
+from tests.benchmarks.common import free_port, start_server, stop_server, wait_healthy
+from tests.conftest import _create_database, _dsn
+from tests.factories import valid_siren
+from tests.test_extracts import extract
+
+CLI = str(Path(sys.executable).with_name("esms-usage"))
+
+
+def plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def test_concurrent_migrations_apply_once(pg_server):
+    url = await _create_database(pg_server, "esms_migrations")
+    env = {**os.environ, "DATABASE_URL": plain(url)}
+    runs = [
+        await asyncio.create_subprocess_exec(
+            CLI,
+            "db",
+            "upgrade",
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(await run.wait(), (await run.stderr.read()).decode()) for run in runs]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    assert await migrate.current_revision(url) == migrate.head_revision()
+
+
+async def test_ready_says_when_the_schema_is_behind(pg_server):
+    url = await _create_database(pg_server, "esms_behind")
+    await migrate.upgrade(url, "0001")
+    database = Database(make_engine(url))
+    from app.db import get_database, set_database
+
+    previous = None
+    with contextlib.suppress(RuntimeError):
+        previous = get_database()
+    set_database(database)
+    try:
+        transport = httpx.ASGITransport(app=create_app(database))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            behind = await client.get("/ready")
+            await migrate.upgrade(url)
+            ready = await client.get("/ready")
+    finally:
+        set_database(previous)
+        await database.dispose()
+    assert behind.status_code == 503 and "db upgrade" in behind.json()["detail"]
+    assert ready.status_code == 200 and ready.json()["schema"] == migrate.head_revision()
+
+
+@pytest.fixture(scope="module")
+async def shared_database(pg_server):
+    url = await _create_database(pg_server, "esms_two_processes")
+    await migrate.upgrade(url)
+    database = Database(make_engine(url, pool_size=2))
+    siren = valid_siren(4242)
+    finess = make_finess("75", 424_242)
+    async with database.sessions() as session:
+        session.add(Vendor(siren=siren, name="Éditeur"))
+        session.add(
+            Establishment(
+                finess=finess,
+                name="EHPAD",
+                legal_entity_finess=make_finess("75", 424_243),
+                department="75",
+                region_code="11",
+                category_code="500",
+            )
+        )
+        await session.flush()
+        from app.projects.models import Project, ProjectEstablishment
+
+        project = Project(
+            reference="TWO",
+            name="Two",
+            region_code="11",
+            vendor_siren=siren,
+            software="S",
+            funding_case="acquisition",
+            submitted_on=date(2023, 3, 1),
+        )
+        session.add(project)
+        await session.flush()
+        session.add(
+            ProjectEstablishment(
+                finess=finess, project_id=project.id, funding_case="acquisition", rank=1
+            )
+        )
+        token, _ = await create_token(session, Role.VENDOR, vendor_siren=siren)
+        await session.commit()
+    await database.dispose()
+    return plain(url), finess, token
+
+
+async def test_two_servers_never_lose_or_duplicate_a_revision(shared_database, tmp_path):
+    url, finess, token = shared_database
+    ports = [free_port(), free_port()]
+    servers = [start_server(url, port, tmp_path / f"s{port}.log", "--no-migrate") for port in ports]
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            await wait_healthy(f"http://127.0.0.1:{port}", server, tmp_path / f"s{port}.log")
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def send(client: httpx.AsyncClient, agenda: int) -> dict:
+            body = {
+                "extracts": [
+                    extract(finess, "2025-01", "2025-03", active_files_with_agenda_event=agenda)
+                ]
+            }
+            response = await client.post("/api/v1/extracts", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+            return response.json()["results"][0]
+
+        clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports]
+        try:
+            results = await asyncio.gather(*(send(clients[i % 2], 10 + i) for i in range(40)))
+        finally:
+            for client in clients:
+                await client.aclose()
+    finally:
+        for server in servers:
+            stop_server(server)
+
+    revisions = sorted(r["revision"] for r in results)
+    assert revisions == list(range(1, 41))  # unique and consecutive: none lost
+    conn = await asyncpg.connect(
+        _dsn(url.replace("postgresql://", "postgresql+asyncpg://"), "esms_two_processes")
+    )
+    try:
+        stored = [
+            r["revision"]
+            for r in await conn.fetch(
+                "SELECT revision FROM extract_revision WHERE finess = $1 ORDER BY revision", finess
+            )
+        ]
+        current = await conn.fetchrow(
+            "SELECT revision, active_files_with_agenda_event FROM measurement WHERE finess = $1",
+            finess,
+        )
+    finally:
+        await conn.close()
+    assert stored == list(range(1, 41))
+    latest = next(r for r in results if r["revision"] == 40)
+    assert current["revision"] == 40
+    assert latest["outcome"] == "revised"
+    assert current["active_files_with_agenda_event"] in range(10, 50)
+
+
+async def test_metrics_count_extract_outcomes(client, factory):
+    _, (finess,), headers = await factory.vendor_with_establishments()
+    rows = [extract(finess, "2025-01", "2025-03"), extract(finess, "2025-04", "2025-05")]
+    await client.post("/api/v1/extracts", json={"extracts": rows}, headers=headers)
+    body = (await client.get("/metrics")).text
+    assert 'esms_extract_rows_total{outcome="created"}' in body
+    assert 'esms_extract_rejections_total{code="window_length"}' in body
+    assert 'esms_http_requests_total{method="POST",route="/api/v1/extracts",status="200"}' in body
