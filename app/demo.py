@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from app.access.principal import Role
+from app.access.principal import COMMAND_LINE, Role
 from app.access.repository import create_token
+from app.audit import service as audit
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.db import Database, raw_connection
@@ -252,6 +253,14 @@ async def load_demo(
             size.months,
         )
         decided = await _decide_balances(session, rng, ids)
+        await audit.record(
+            session,
+            COMMAND_LINE,
+            "demo.load",
+            "dataset",
+            str(seed),
+            detail={"projects": len(ids), "measurements": written},
+        )
         national = await create_token(session, Role.NATIONAL, name="démo national")
         ars = await create_token(session, Role.ARS, region_code="11", name="démo ARS IDF")
         grades = await create_token(session, Role.GRADES, region_code="11", name="démo GRADeS IDF")

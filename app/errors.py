@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,20 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.fields import FieldError
+
+__all__ = ["FieldError"]
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("esms.errors")
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One reason a field was refused: `field` is a dotted path into the request."""
-
-    field: str
-    code: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 class DomainError(Exception):

@@ -13,7 +13,9 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import migrate
+from app.access.limits import BodyLimitMiddleware, RateLimitMiddleware
 from app.access.router import router as access_router
+from app.audit.idempotency import IdempotencyMiddleware
 from app.config import get_settings
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
@@ -23,6 +25,7 @@ from app.extracts.router import router as extracts_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
+from app.pilots.router import router as pilots_router
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential.router import router as referential_router
@@ -87,6 +90,10 @@ def create_app(database: Database | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Outermost last: request id, access log, size and time limits, rate limit, idempotency.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
@@ -98,6 +105,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         dashboards_router,
         reports_router,
         extracts_router,
+        pilots_router,
         access_router,
     ):
         app.include_router(router)

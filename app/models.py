@@ -1,9 +1,11 @@
 """Every ORM class, imported once so that the metadata is complete (Alembic, tests)."""
 
-from app.access.models import AccessToken
+from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
+from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
+from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import DepartmentRow, Establishment, RegionRow
 from app.vendors.models import Vendor
@@ -12,15 +14,21 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
+    "DashboardCache",
     "DepartmentRow",
     "Establishment",
     "ExtractRevision",
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",
+    "PilotApplication",
+    "PilotEvent",
+    "PilotUsage",
+    "PilotUsageRevision",
     "Project",
     "ProjectEstablishment",
     "ProjectEvent",
+    "RateWindow",
     "RegionRow",
     "Vendor",
 ]

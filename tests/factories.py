@@ -106,3 +106,51 @@ class Factory:
         numbers = [await self.establishment(department) for _ in range(count)]
         await self.project(vendor, numbers, region=region)
         return vendor, numbers, await self.token("vendor", vendor=vendor)
+
+    async def pilot_application(
+        self,
+        finess: str | None = None,
+        *,
+        department: str = "75",
+        status: str = "applied",
+        legal_entity: str | None = None,
+        category: str = "500",
+        domain: str | None = None,
+        applied_on: date = date(2023, 9, 15),
+        decided_on: date | None = None,
+        **fields: Any,
+    ) -> int:
+        """A Mon espace santé pilot application written straight to the database, for an
+        existing establishment or a new one; `selected` or `withdrawn` makes it a pilot."""
+        # Imported here so that the pilot helpers stay in one block at the end of the file.
+        from app.campaigns import current_campaign
+        from app.pilots.models import PilotApplication
+        from app.pilots.rules import domain_of_category
+
+        campaign = current_campaign()
+        finess = finess or await self.establishment(
+            department, legal_entity=legal_entity, category=category
+        )
+        establishment = await self.session.get(Establishment, finess)
+        assert establishment is not None
+        derived = domain_of_category(establishment.category_code)
+        row = PilotApplication(
+            campaign=str(campaign.year),
+            finess=finess,
+            legal_entity_finess=establishment.legal_entity_finess,
+            region_code=establishment.region_code,
+            domain=domain or (derived.value if derived else "pa_residential"),
+            technical_maturity=fields.pop("technical_maturity", "segur_dui_installing"),
+            dmp_connection=fields.pop("dmp_connection", "effective"),
+            mssante_connection=fields.pop("mssante_connection", "planned"),
+            applied_on=applied_on,
+            status=status,
+            decided_on=decided_on or (None if status == "applied" else date(2023, 11, 20)),
+            amount=campaign.pilots.amount_per_pilot
+            if status in ("selected", "withdrawn")
+            else None,
+            **fields,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row.id

@@ -161,3 +161,20 @@ async def test_etag_spares_a_polling_dashboard(client, factory):
     )  # any write moves the data version
     changed = await client.get("/api/v1/dashboards/summary", headers={**ars, "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+async def test_answers_are_cached_until_data_changes(client, factory):
+    ars, _, _ = await dataset(client, factory)
+    first = await client.get("/api/v1/dashboards/monthly", headers=ars)
+    second = await client.get("/api/v1/dashboards/monthly", headers=ars)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert first.json() == second.json()
+    # another ARS token of the same region shares the cached answer
+    colleague = await factory.token("ars", region="11")
+    assert (await client.get("/api/v1/dashboards/monthly", headers=colleague)).headers[
+        "x-cache"
+    ] == "hit"
+    admin = await factory.token("national")
+    await client.post("/api/v1/vendors", json={"siren": "732829320", "name": "x"}, headers=admin)
+    third = await client.get("/api/v1/dashboards/monthly", headers=ars)
+    assert third.headers["x-cache"] == "miss"

@@ -45,3 +45,7 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     # The token carries 256 random bits: a plain SHA-256 cannot be reversed by guessing.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Writes made by the operator's command line (imports, demo data), for the audit trail.
+COMMAND_LINE = Principal(None, Role.NATIONAL, name="esms-usage command line")

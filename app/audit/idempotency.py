@@ -1,16 +1,30 @@
-"""Idempotency-Key: a retry with the same key and body gets the first answer back."""
+"""Idempotency-Key on every POST: a retry with the same key and body gets the first answer.
+
+The key is claimed in its own committed statement before the request runs, so a retry that
+arrives while the first is still running gets a 409; once the first answered, retries get
+its stored answer back (`Idempotent-Replayed: true`) and nothing is written again. The same
+key with another body is refused with 422. A request that ends in a server error releases
+its key, so the retry is processed. Keys are scoped to the caller's token and kept 48 hours.
+A claim left by a process that died mid-request is taken over after ten minutes.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import random
 
+import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access.principal import Principal
-from app.errors import Conflict, FieldError, Invalid
+from app.db import get_database
+from app.errors import FieldError
 
 REPLAY_HEADER = "Idempotent-Replayed"
+KEPT = "48 hours"
+ABANDONED = "10 minutes"
+log = logging.getLogger("esms.idempotency")
 
 
 def request_hash(method: str, path: str, query: str, body: bytes) -> str:
@@ -21,55 +35,198 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def claim(
-    session: AsyncSession, principal: Principal, key: str, fingerprint: str
-) -> tuple[int, bytes] | None:
-    """Claim `key` for this caller, or return the stored (status, body) of its first use.
-
-    The claim is a row inserted in the request's own transaction: a concurrent request with
-    the same key waits on it, then replays the committed answer (or takes over the key if
-    the first one rolled back), so a body is never applied twice.
-    """
-    if not key or len(key) > 200:
-        raise Invalid(
-            "Idempotency-Key must be 1 to 200 characters.",
-            [FieldError("Idempotency-Key", "invalid", "1 to 200 characters")],
-        )
-    inserted = await session.execute(
-        text(
-            "INSERT INTO idempotency_key (principal, key, request_hash, status_code, response) "
-            "VALUES (:p, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING key"
-        ),
-        {"p": principal.label, "k": key, "h": fingerprint},
-    )
-    if inserted.scalar_one_or_none() is not None:
-        return None
-    stored = (
-        await session.execute(
-            text(
-                "SELECT request_hash, status_code, response FROM idempotency_key "
-                "WHERE principal = :p AND key = :k"
-            ),
-            {"p": principal.label, "k": key},
-        )
-    ).one()
-    if stored.request_hash != fingerprint:
-        raise Invalid(
-            "This Idempotency-Key was already used with another request body.",
-            [FieldError("Idempotency-Key", "reused", "use a new key for a new request")],
-        )
-    if stored.status_code == 0:
-        raise Conflict("A request with this Idempotency-Key is still being processed.")
-    return stored.status_code, bytes(stored.response)
+def caller_of(scope: Scope) -> str | None:
+    """The caller's token, hashed: keys never collide between callers."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and token.strip():
+                return hashlib.sha256(token.strip().encode()).hexdigest()
+    return None
 
 
-async def remember(
-    session: AsyncSession, principal: Principal, key: str, status_code: int, body: bytes
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+async def _problem(
+    send: Send, scope: Scope, status: int, title: str, detail: str, errors: list[FieldError]
 ) -> None:
-    await session.execute(
-        text(
-            "UPDATE idempotency_key SET status_code = :s, response = :r "
-            "WHERE principal = :p AND key = :k"
-        ),
-        {"s": status_code, "r": body, "p": principal.label, "k": key},
+    body = orjson.dumps(
+        {
+            "type": f"urn:esms-usage:problem:{errors[0].code if errors else 'conflict'}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope["path"],
+            "request_id": scope.get("state", {}).get("request_id"),
+            "errors": [e.as_dict() for e in errors],
+        }
     )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/problem+json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        caller = caller_of(scope) if key is not None else None
+        if key is None or scope["method"] != "POST" or caller is None:
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 200:
+            await _problem(
+                send,
+                scope,
+                422,
+                "Invalid request",
+                "Idempotency-Key: 1 to 200 characters.",
+                [FieldError("Idempotency-Key", "invalid", "1 to 200 characters")],
+            )
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        fingerprint = request_hash(
+            "POST", scope["path"], scope.get("query_string", b"").decode(), body
+        )
+
+        engine = get_database().engine
+        async with engine.begin() as connection:
+            if random.random() < 0.01:
+                await connection.execute(
+                    text(
+                        f"DELETE FROM idempotency_key WHERE created_at < now() - interval '{KEPT}'"
+                    )
+                )
+            claimed = (
+                await connection.execute(
+                    text(
+                        """INSERT INTO idempotency_key (principal, key, request_hash, status_code,
+                                                        response, content_type)
+                           VALUES (:p, :k, :h, 0, '', '') ON CONFLICT (principal, key) DO UPDATE
+                           SET request_hash = EXCLUDED.request_hash, created_at = now()
+                           WHERE idempotency_key.status_code = 0
+                             AND idempotency_key.request_hash = EXCLUDED.request_hash
+                             AND idempotency_key.created_at < now() - interval '"""
+                        + ABANDONED
+                        + "' RETURNING key"
+                    ),
+                    {"p": caller, "k": key, "h": fingerprint},
+                )
+            ).first()
+            stored = None
+            if claimed is None:
+                stored = (
+                    await connection.execute(
+                        text(
+                            "SELECT request_hash, status_code, response, content_type "
+                            "FROM idempotency_key WHERE principal = :p AND key = :k"
+                        ),
+                        {"p": caller, "k": key},
+                    )
+                ).first()
+        if stored is not None:
+            if stored.request_hash != fingerprint:
+                await _problem(
+                    send,
+                    scope,
+                    422,
+                    "Invalid request",
+                    "This Idempotency-Key was already used with another request.",
+                    [FieldError("Idempotency-Key", "reused", "use a new key for a new request")],
+                )
+            elif stored.status_code == 0:
+                await _problem(
+                    send,
+                    scope,
+                    409,
+                    "Conflict",
+                    "A request with this Idempotency-Key is still being processed; retry later.",
+                    [
+                        FieldError(
+                            "Idempotency-Key",
+                            "in_progress",
+                            "the first request has not answered yet",
+                        )
+                    ],
+                )
+            else:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": stored.status_code,
+                        "headers": [
+                            (b"content-type", stored.content_type.encode()),
+                            (REPLAY_HEADER.lower().encode(), b"true"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": bytes(stored.response)})
+            return
+
+        replayed = False
+
+        async def replay_body() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status, content_type, parts = 500, "", []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        finally:
+            await self._settle(caller, key, status, content_type, b"".join(parts))
+
+    async def _settle(
+        self, caller: str, key: str, status: int, content_type: str, body: bytes
+    ) -> None:
+        try:
+            async with get_database().engine.begin() as connection:
+                if status >= 500:
+                    await connection.execute(
+                        text("DELETE FROM idempotency_key WHERE principal = :p AND key = :k"),
+                        {"p": caller, "k": key},
+                    )
+                else:
+                    await connection.execute(
+                        text(
+                            "UPDATE idempotency_key SET status_code = :s, response = :r, "
+                            "content_type = :c WHERE principal = :p AND key = :k"
+                        ),
+                        {"s": status, "r": body, "c": content_type, "p": caller, "k": key},
+                    )
+        except Exception:  # the database went away: the claim expires as abandoned
+            log.warning("could not settle idempotency key", exc_info=True)

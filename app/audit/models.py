@@ -37,6 +37,7 @@ class IdempotencyKey(Base):
     principal: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(SmallInteger)
+    status_code: Mapped[int] = mapped_column(SmallInteger)  # 0 while the request runs
     response: Mapped[bytes] = mapped_column()
+    content_type: Mapped[str] = mapped_column(Text, server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -152,3 +152,27 @@ async def data_version(session: AsyncSession) -> int:
     return (
         await session.execute(text("SELECT coalesce(max(id), 0) FROM audit_event"))
     ).scalar_one()
+
+
+async def cached(session: AsyncSession, key: str) -> Any:
+    return (
+        await session.execute(
+            text("SELECT version, content_type, body FROM dashboard_cache WHERE key = :key"),
+            {"key": key},
+        )
+    ).first()
+
+
+async def store(
+    session: AsyncSession, key: str, version: str, content_type: str, body: bytes, ms: int
+) -> None:
+    await session.execute(
+        text(
+            """INSERT INTO dashboard_cache (key, version, content_type, body, computed_ms)
+               VALUES (:key, :version, :content_type, :body, :ms)
+               ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version,
+                   content_type = EXCLUDED.content_type, body = EXCLUDED.body,
+                   computed_ms = EXCLUDED.computed_ms, created_at = now()"""
+        ),
+        {"key": key, "version": version, "content_type": content_type, "body": body, "ms": ms},
+    )

@@ -1,13 +1,21 @@
 """HTTP endpoints of the dashboards (/api/v1/dashboards/…) and the ARS monthly report.
 
-Every answer carries an ETag derived from the data version (the newest audit entry: every
-write is audited), the caller's scope and the query, with `Cache-Control: private,
-max-age=60`: a dashboard that polls with If-None-Match gets a 304 without any computation.
+Dashboards change when data is written, that is monthly for most of them. Each answer is
+versioned by the data version (the newest audit entry: every write is audited) and the
+current month:
+
+- it carries an ETag and `Cache-Control: private, max-age=60`, so a dashboard that polls
+  with If-None-Match gets a 304 without any computation;
+- it is kept in the `dashboard_cache` table (shared by every server process), keyed by the
+  caller's scope and the query, and served from there until the data version moves.
+  `X-Cache: hit` or `miss` says which happened.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -80,32 +88,53 @@ def dashboard_filters(
 FiltersDep = Annotated[Filters, Depends(dashboard_filters)]
 
 
-async def _etag(request: Request, session, principal: Principal) -> str:
-    version = await repository.data_version(session)
+def _scope(principal: Principal) -> str:
+    return f"{principal.role.value}:{principal.vendor_siren or principal.region_code or 'all'}"
+
+
+async def answer(
+    request: Request,
+    session,
+    principal: Principal,
+    render: Callable[[], Awaitable[tuple[bytes, str]]],
+    filename: str | None = None,
+) -> Response:
+    """The cached answer when the data has not moved, else `render()`, kept for next time."""
+    version = f"{await repository.data_version(session)}|{Month.current()}"
     query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-    seed = f"{version}|{Month.current()}|{principal.label}|{request.url.path}?{query}"
-    return '"' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
-
-
-def _not_modified(request: Request, etag: str) -> Response | None:
+    key = hashlib.sha256(f"{_scope(principal)}|{request.url.path}?{query}".encode()).hexdigest()
+    etag = '"' + hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     candidates = {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
     if etag in candidates or "*" in candidates:
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
-    return None
+        return Response(status_code=304, headers=headers)
+    if filename:
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    hit = await repository.cached(session, key)
+    if hit is not None and hit.version == version:
+        return Response(
+            bytes(hit.body), media_type=hit.content_type, headers=headers | {"X-Cache": "hit"}
+        )
+    started = time.perf_counter()
+    body, media_type = await render()
+    elapsed = round((time.perf_counter() - started) * 1000)
+    await repository.store(session, key, version, media_type, body, elapsed)
+    return Response(body, media_type=media_type, headers=headers | {"X-Cache": "miss"})
 
 
-def _respond(
-    body: Any, etag: str, fmt: str = "json", rows: list[dict] | None = None, name: str = "export"
-) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+def _render(
+    body: Any, fmt: str = "json", rows: list[dict] | None = None, name: str = "export"
+) -> tuple[bytes, str]:
     if fmt == "csv":
-        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return Response(to_csv(rows or []), media_type=CSV_MEDIA, headers=headers)
+        return to_csv(rows or []), CSV_MEDIA
     if fmt == "xlsx":
-        headers["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
-        return Response(to_xlsx(rows or [], name), media_type=XLSX_MEDIA, headers=headers)
+        return to_xlsx(rows or [], name), XLSX_MEDIA
     content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-    return Response(orjson.dumps(content), media_type="application/json", headers=headers)
+    return orjson.dumps(content), "application/json"
+
+
+def _filename(fmt: str, name: str) -> str | None:
+    return None if fmt == "json" else f"{name}.{fmt}"
 
 
 def _dump(items: list[BaseModel]) -> list[dict]:
@@ -128,10 +157,11 @@ async def get_summary(
     """National scope for the national team, the region for ARS and GRADeS; narrow it with
     the filters. Funding: committed (notified before the deadline), advanced, payable
     (balances due of eligible projects) against the annexe 1 envelope."""
-    etag = await _etag(request, session, principal)
-    if (cached := _not_modified(request, etag)) is not None:
-        return cached
-    return _respond(await service.summary(session, principal, filters), etag)
+
+    async def render() -> tuple[bytes, str]:
+        return _render(await service.summary(session, principal, filters))
+
+    return await answer(request, session, principal, render)
 
 
 @router.get(
@@ -149,11 +179,12 @@ async def get_monthly(
 ) -> Response:
     """A measurement counts for the last month of its period (a 3-month first window counts
     for its third month). Default range: the last 12 completed months."""
-    etag = await _etag(request, session, principal)
-    if (cached := _not_modified(request, etag)) is not None:
-        return cached
-    series = await service.monthly(session, principal, filters)
-    return _respond(series, etag, format, _dump(series.items), "monthly")
+
+    async def render() -> tuple[bytes, str]:
+        series = await service.monthly(session, principal, filters)
+        return _render(series, format, _dump(series.items), "monthly")
+
+    return await answer(request, session, principal, render, _filename(format, "monthly"))
 
 
 @router.get(
@@ -173,11 +204,11 @@ async def get_breakdown(
     ] = "category",
     format: Format = "json",
 ) -> Response:
-    etag = await _etag(request, session, principal)
-    if (cached := _not_modified(request, etag)) is not None:
-        return cached
-    result = await service.breakdown(session, principal, filters, by)
-    return _respond(result, etag, format, _dump(result.items), f"breakdown-{by}")
+    async def render() -> tuple[bytes, str]:
+        result = await service.breakdown(session, principal, filters, by)
+        return _render(result, format, _dump(result.items), f"breakdown-{by}")
+
+    return await answer(request, session, principal, render, _filename(format, f"breakdown-{by}"))
 
 
 @router.get(
@@ -195,14 +226,13 @@ async def get_completeness(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Format = "json",
 ) -> Response:
-    etag = await _etag(request, session, principal)
-    if (cached := _not_modified(request, etag)) is not None:
-        return cached
-    if format == "csv":
-        limit, offset = 1_000_000, 0  # the export is the whole list
-    items, total = await service.missing_reports(session, principal, filters, limit, offset)
-    page = Page[MissingReport](items=items, total=total, limit=limit, offset=offset)
-    return _respond(page, etag, format, _dump(items), "completeness")
+    async def render() -> tuple[bytes, str]:
+        size, start = (1_000_000, 0) if format == "csv" else (limit, offset)  # CSV: whole list
+        items, total = await service.missing_reports(session, principal, filters, size, start)
+        page = Page[MissingReport](items=items, total=total, limit=size, offset=start)
+        return _render(page, format, _dump(items), "completeness")
+
+    return await answer(request, session, principal, render, _filename(format, "completeness"))
 
 
 @reports_router.get(
@@ -223,8 +253,10 @@ async def get_monthly_report(
 ) -> Response:
     """Aid, advance paid, balance due, status, establishments meeting targets and the last
     period received, for every project of the caller's scope."""
-    etag = await _etag(request, session, principal)
-    if (cached := _not_modified(request, etag)) is not None:
-        return cached
-    rows = await service.monthly_report(session, principal, filters)
-    return _respond(_dump(rows), etag, format, _dump(rows), f"rapport-mensuel-{Month.current()}")
+    name = f"rapport-mensuel-{Month.current().plus(-1)}"
+
+    async def render() -> tuple[bytes, str]:
+        rows = _dump(await service.monthly_report(session, principal, filters))
+        return _render(rows, format, rows, name)
+
+    return await answer(request, session, principal, render, _filename(format, name))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import Month
-from app.errors import FieldError
 from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
+from app.fields import FieldError
 from app.referential.finess import InvalidFiness, check_finess
 
 JUMP_THRESHOLD = 0.5  # month-on-month change of accompanied_persons that is worth a look
@@ -79,9 +79,12 @@ class Context:
     previous: Stored | None  # latest active period before this row
 
 
-def _count(name: str, value: Any, errors: list[FieldError], text_cells: bool) -> int | None:
+def parse_count(
+    name: str, value: Any, errors: list[FieldError], text_cells: bool, required: bool = True
+) -> int | None:
+    """A count: a whole number >= 0 (in CSV, text holding one); problems go to `errors`."""
     if value is None or value == "":
-        if name not in _OPTIONAL:
+        if required:
             errors.append(FieldError(name, "required", f"{name} is required"))
         return None
     if text_cells and isinstance(value, str):  # CSV cells are text; JSON counts are numbers
@@ -107,7 +110,8 @@ def _count(name: str, value: Any, errors: list[FieldError], text_cells: bool) ->
     return value
 
 
-def _month(name: str, value: Any, errors: list[FieldError]) -> Month | None:
+def parse_month(name: str, value: Any, errors: list[FieldError]) -> Month | None:
+    """A month written YYYY-MM; problems go to `errors`."""
     if value is None or value == "":
         errors.append(FieldError(name, "required", f"{name} is required (YYYY-MM)"))
         return None
@@ -148,9 +152,12 @@ def parse_row(index: int, raw: Any, text_cells: bool = False) -> Row:
             finess = check_finess(raw_finess)
         except InvalidFiness as exc:
             errors.append(FieldError("finess", "invalid_finess", str(exc)))
-    start = _month("period_start", raw.get("period_start"), errors)
-    end = _month("period_end", raw.get("period_end"), errors)
-    counts = {name: _count(name, raw.get(name), errors, text_cells) for name in COUNT_FIELDS}
+    start = parse_month("period_start", raw.get("period_start"), errors)
+    end = parse_month("period_end", raw.get("period_end"), errors)
+    counts = {
+        name: parse_count(name, raw.get(name), errors, text_cells, name not in _OPTIONAL)
+        for name in COUNT_FIELDS
+    }
     if start and end and end < start:
         errors.append(
             FieldError("period_end", "end_before_start", "period_end is before period_start")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from app.access.principal import COMMAND_LINE
+from app.audit import service as audit
 from app.db import Database
 from app.referential.finess_file import FinessFileError, FinessRecord, iter_finess_file
 from app.referential.repository import upsert_establishments
@@ -60,6 +62,19 @@ async def import_records(database: Database, items) -> ImportReport:
             created, updated = await upsert_establishments(session, records)
             report.created += created
             report.updated += updated
+        await audit.record(
+            session,
+            COMMAND_LINE,
+            "referential.import",
+            "establishment",
+            "*",
+            detail={
+                "read": report.read,
+                "created": report.created,
+                "updated": report.updated,
+                "refused": len(report.errors),
+            },
+        )
     return report
 
 

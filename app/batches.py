@@ -1,0 +1,74 @@
+"""Reading a batch body: bounded in size, JSON or CSV, rows handed over as dicts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from app.errors import DomainError, FieldError, Invalid, TooLarge
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The body exceeds {limit} bytes; split the batch.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The body exceeds {limit} bytes; split the batch.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_csv(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() in ("text/csv", "application/csv")
+
+
+def parse_batch(body: bytes, content_type: str, key: str = "extracts") -> list[Any]:
+    """The rows of a batch sent as CSV (with a header line) or as JSON `{key: [...]}`."""
+    media = content_type.split(";")[0].strip().lower()
+    if is_csv(content_type):
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DomainError(
+                "The CSV body must be UTF-8.", [FieldError("body", "encoding", str(exc))]
+            ) from exc
+        sample = text[:4096]
+        delimiter = ";" if sample.count(";") > sample.count(",") else ","
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        if not reader.fieldnames or "finess" not in reader.fieldnames:
+            raise DomainError(
+                "The CSV needs a header line naming its columns (finess, …).",
+                [FieldError("body", "missing_header", "no finess column in the header")],
+            )
+        rows: list[Any] = []
+        for line in reader:
+            if None in line:
+                rows.append({"__extra_cells__": line.pop(None), **line})
+            else:
+                rows.append(line)
+        return rows
+    if media not in ("application/json", ""):
+        raise DomainError(
+            f"Unsupported content type {media!r}: send application/json or text/csv.",
+            [FieldError("Content-Type", "unsupported", "application/json or text/csv")],
+        )
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DomainError(
+            "The body is not valid JSON.", [FieldError("body", "invalid_json", str(exc))]
+        ) from exc
+    if not isinstance(document, dict) or not isinstance(document.get(key), list):
+        raise Invalid(
+            f'The body must be an object {{"{key}": [...]}}.',
+            [FieldError(key, "required", f"a list of {key} is required")],
+        )
+    return document[key]

@@ -1,0 +1,150 @@
+"""ORM classes of pilot applications (a selected one is a pilot), their payment events and
+their Mon espace santé usage, kept apart from the annexe 2 extract tables."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+Money = Numeric(14, 2)
+
+
+class PilotApplication(Base):
+    """One establishment's application to the call for pilots; `status` says whether it was
+    selected (it is then a pilot, with its flat sum in `amount`)."""
+
+    __tablename__ = "pilot_application"
+    __table_args__ = (
+        UniqueConstraint("campaign", "finess"),
+        CheckConstraint(
+            "domain IN ('pa_residential', 'ph_residential', 'home_care')", name="domain"
+        ),
+        CheckConstraint(
+            "technical_maturity IN ('segur_dui_installing', 'exchange_capable', 'none')",
+            name="technical_maturity",
+        ),
+        CheckConstraint(
+            "dmp_connection IN ('effective', 'planned', 'none')", name="dmp_connection"
+        ),
+        CheckConstraint(
+            "mssante_connection IN ('effective', 'planned', 'none')", name="mssante_connection"
+        ),
+        CheckConstraint(
+            "status IN ('applied', 'selected', 'not_selected', 'withdrawn')", name="status"
+        ),
+        CheckConstraint("(status = 'applied') = (decided_on IS NULL)", name="decision_dated"),
+        CheckConstraint(
+            "(status IN ('selected', 'withdrawn')) = (amount IS NOT NULL)", name="pilot_amount"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(8))
+    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"))
+    # The EJ and region as the referential gave them when the application was recorded.
+    legal_entity_finess: Mapped[str] = mapped_column(String(9), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    domain: Mapped[str] = mapped_column(String(16))
+    technical_maturity: Mapped[str] = mapped_column(String(24))
+    dmp_connection: Mapped[str] = mapped_column(String(12))
+    mssante_connection: Mapped[str] = mapped_column(String(12))
+    applied_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="applied")
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class PilotEvent(Base):
+    """A dated step of a pilot's funding: convention, reports received, payment, withdrawal."""
+
+    __tablename__ = "pilot_event"
+    __table_args__ = (
+        UniqueConstraint("application_id", "type"),
+        CheckConstraint(
+            "type IN ('convention_signed', 'intermediate_report_received', "
+            "'final_report_received', 'paid', 'withdrawn')",
+            name="type",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("pilot_application.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class _UsageCounts:
+    ins_qualified_identities: Mapped[int] = mapped_column(Integer)
+    dmp_documents_sent: Mapped[int] = mapped_column(Integer)
+    mssante_messages_sent: Mapped[int] = mapped_column(Integer)
+    citizen_messages_sent: Mapped[int] = mapped_column(Integer)
+
+
+class PilotUsage(_UsageCounts, Base):
+    """The latest revision of a pilot's Mon espace santé usage for one month."""
+
+    __tablename__ = "pilot_usage"
+    __table_args__ = (
+        CheckConstraint("EXTRACT(DAY FROM month) = 1", name="first_day_of_month"),
+        CheckConstraint(
+            "ins_qualified_identities >= 0 AND dmp_documents_sent >= 0 "
+            "AND mssante_messages_sent >= 0 AND citizen_messages_sent >= 0",
+            name="counts_not_negative",
+        ),
+    )
+
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("pilot_application.id"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the month
+    revision: Mapped[int] = mapped_column(Integer)
+    vendor_siren: Mapped[str | None] = mapped_column(String(9))
+    sender_role: Mapped[str] = mapped_column(String(16))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class PilotUsageRevision(_UsageCounts, Base):
+    """Every revision ever accepted for a pilot and month, with who sent it and when."""
+
+    __tablename__ = "pilot_usage_revision"
+    __table_args__ = (UniqueConstraint("application_id", "month", "revision"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("pilot_application.id"))
+    month: Mapped[date] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer)
+    vendor_siren: Mapped[str | None] = mapped_column(String(9))
+    sender_role: Mapped[str] = mapped_column(String(16))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,262 @@
+"""Request and response shapes of the Mon espace santé pilots."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.extracts.schemas import FieldMessage, ImportCounts
+from app.schemas import DisplayNumber, Money
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+DomainName = Literal["pa_residential", "ph_residential", "home_care"]
+MaturityName = Literal["segur_dui_installing", "exchange_capable", "none"]
+ConnectionName = Literal["effective", "planned", "none"]
+ApplicationStatusName = Literal["applied", "selected", "not_selected", "withdrawn"]
+PaymentStatusName = Literal["awaiting_convention", "in_pilot", "payable", "paid", "withdrawn"]
+PilotEventType = Literal[
+    "convention_signed",
+    "intermediate_report_received",
+    "final_report_received",
+    "paid",
+    "withdrawn",
+]
+
+
+class PilotApplicationCreate(BaseModel):
+    """An establishment's application to the call for pilots, as the ARS records it."""
+
+    finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
+    legal_entity_finess: str | None = Field(
+        default=None,
+        description="FINESS juridique (EJ); taken from the referential, checked when given",
+    )
+    domain: DomainName | None = Field(
+        default=None,
+        description="taken from the establishment's FINESS category when the service knows "
+        "it; required otherwise",
+    )
+    technical_maturity: MaturityName = Field(
+        description="segur_dui_installing: a Ségur-referenced DUI being installed; "
+        "exchange_capable: software already exchanging with DMP, MSSanté and the citizen "
+        "messaging of Mon espace santé"
+    )
+    dmp_connection: ConnectionName
+    mssante_connection: ConnectionName
+    applied_on: date = Field(description="date of the application (Démarches simplifiées)")
+
+
+class PilotApplicationRead(BaseModel):
+    id: int
+    campaign: str
+    finess: str
+    name: str
+    legal_entity_finess: str
+    region: str
+    category_code: str | None
+    domain: DomainName
+    technical_maturity: MaturityName
+    dmp_connection: ConnectionName
+    mssante_connection: ConnectionName
+    applied_on: date
+    status: ApplicationStatusName
+    decided_on: date | None
+    decision_reason: str | None
+    eligible: bool = Field(description="no eligibility rule stops its selection")
+    eligibility: list[FieldMessage] = Field(
+        description="why it cannot be selected whatever the counts (domain, maturity, dates)"
+    )
+    warnings: list[FieldMessage] = Field(
+        default=[], description="returned with a selection: e.g. domain_above_target"
+    )
+    recorded_at: datetime
+
+
+class PilotDecisionCreate(BaseModel):
+    decision: Literal["selected", "not_selected"]
+    decided_on: date
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class PilotEventCreate(BaseModel):
+    type: PilotEventType
+    date: date
+    amount: Decimal | None = Field(
+        default=None,
+        max_digits=14,
+        decimal_places=2,
+        description="paid only: the flat sum, which is also the default",
+    )
+
+
+class PilotEventRead(BaseModel):
+    id: int
+    type: PilotEventType
+    date: date
+    amount: Money | None
+    recorded_at: datetime
+
+
+class PilotDeadline(BaseModel):
+    step: str
+    due_by: date = Field(description="last day on time")
+    done_on: date | None
+    late: bool
+
+
+class PilotListItem(BaseModel):
+    id: int = Field(description="the application's id")
+    finess: str
+    name: str
+    legal_entity_finess: str
+    region: str
+    domain: DomainName
+    selected_on: date
+    amount: Money
+    status: PaymentStatusName
+    payable: bool
+    late: bool
+    missing_evidence: list[str]
+
+
+class PilotRead(PilotListItem):
+    deadlines: list[PilotDeadline]
+    paid_amount: Money | None
+    paid_on: date | None
+    events: list[PilotEventRead]
+
+
+class PilotDomainShare(BaseModel):
+    domain: DomainName
+    pilots: int
+    share: DisplayNumber | None = Field(description="percent of the pilots, one decimal")
+    target: DisplayNumber | None = Field(description="proposed percent (annexe 1 2))")
+
+
+class PilotRegionLine(BaseModel):
+    region: str
+    name: str
+    quota: int
+    selected: int
+    remaining: int
+    applications: int
+    envelope: Money = Field(description="quota x flat sum")
+    committed: Money = Field(description="flat sums of the pilots whose convention is signed")
+    paid: Money
+    late: int = Field(description="pilots with a step past its deadline")
+
+
+class PilotApplicationCounts(BaseModel):
+    applied: int
+    selected: int
+    not_selected: int
+    withdrawn: int
+    total: int
+
+
+class PilotBudget(BaseModel):
+    budget: Money = Field(description="national budget, or the region's envelope")
+    selected: Money = Field(description="flat sums of the selected pilots")
+    committed: Money
+    paid: Money
+    remaining: Money = Field(description="budget − committed")
+
+
+class PilotPaymentCounts(BaseModel):
+    awaiting_convention: int
+    in_pilot: int
+    payable: int
+    paid: int
+    withdrawn: int
+    late: int
+
+
+class PilotsSummary(BaseModel):
+    campaign: str
+    instruction: str
+    scope: str = Field(description="'national' or the region's code")
+    selected: int
+    cap: int = Field(description="national cap, or the region's quota")
+    applications: PilotApplicationCounts
+    domains: list[PilotDomainShare]
+    regions: list[PilotRegionLine]
+    budget: PilotBudget
+    payments: PilotPaymentCounts
+
+
+class PilotUsageIn(BaseModel):
+    """One pilot x one month of Mon espace santé usage (documentation of the batch rows)."""
+
+    finess: str = Field(examples=["750712184"], description="FINESS ET of the pilot")
+    month: str = Field(pattern=MONTH, examples=["2024-03"])
+    ins_qualified_identities: int = Field(
+        ge=0, description="persons accompanied with a qualified INS identity at month end"
+    )
+    dmp_documents_sent: int = Field(ge=0, description="documents sent to the DMP in the month")
+    mssante_messages_sent: int = Field(ge=0, description="MSSanté messages sent in the month")
+    citizen_messages_sent: int = Field(
+        ge=0, description="messages sent to the persons' Mon espace santé messaging"
+    )
+
+
+class PilotUsageBatch(BaseModel):
+    usage: list[PilotUsageIn] = Field(max_length=10_000)
+
+
+class PilotUsageRowResult(BaseModel):
+    index: int
+    finess: str | None
+    month: str | None
+    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    revision: int | None
+    errors: list[FieldMessage]
+    warnings: list[FieldMessage]
+
+
+class PilotUsageImportSummary(BaseModel):
+    status: Literal["ok", "partial", "rejected"]
+    dry_run: bool
+    atomic: bool
+    counts: ImportCounts
+    results: list[PilotUsageRowResult]
+
+
+class PilotUsagePoint(BaseModel):
+    month: str
+    revision: int
+    counts: dict[str, int]
+    vendor_siren: str | None
+    sender_role: str
+    received_at: datetime
+
+
+class PilotUsageSeries(BaseModel):
+    pilot_id: int
+    finess: str
+    items: list[PilotUsagePoint]
+
+
+class PilotUsageRevisionRead(PilotUsagePoint):
+    sent_by_token: int | None
+    request_id: str | None
+
+
+class PilotUsageRevisionHistory(BaseModel):
+    pilot_id: int
+    finess: str
+    items: list[PilotUsageRevisionRead]
+
+
+class PilotRegionalUsagePoint(BaseModel):
+    region: str
+    month: str
+    pilots_reporting: int
+    counts: dict[str, int]
+
+
+class PilotRegionalUsage(BaseModel):
+    region: str | None = Field(description="the region asked for; null: every region")
+    items: list[PilotRegionalUsagePoint]
