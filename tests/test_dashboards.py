@@ -178,3 +178,30 @@ async def test_answers_are_cached_until_data_changes(client, factory):
     await client.post("/api/v1/vendors", json={"siren": "732829320", "name": "x"}, headers=admin)
     third = await client.get("/api/v1/dashboards/monthly", headers=ars)
     assert third.headers["x-cache"] == "miss"
+
+
+async def test_summary_shows_the_regions_pilots(client, factory):
+    ars, _, _ = await dataset(client, factory)
+    pilot = await factory.pilot_application(status="selected")
+    await factory.pilot_application(status="applied")
+    response = await client.post(
+        f"/api/v1/pilots/{pilot}/events",
+        json={"type": "convention_signed", "date": "2024-02-01"},
+        headers=ars,
+    )
+    assert response.status_code == 201, response.text
+    pilots = (await client.get("/api/v1/dashboards/summary", headers=ars)).json()["pilots"]
+    # Île-de-France is a large region: 5 pilots; 21 000 EUR each, committed at the convention
+    assert pilots == {
+        "selected": 1,
+        "cap": 5,
+        "budget": "105000.00",
+        "committed": "21000.00",
+        "paid": "0.00",
+        "payable": 0,
+        "late": pilots["late"],
+    }
+    narrowed = await client.get(
+        "/api/v1/dashboards/summary", params={"category": "500"}, headers=ars
+    )
+    assert narrowed.json()["pilots"] is None

@@ -37,6 +37,19 @@ class FundingTotals(BaseModel):
     balance_paid: Money
 
 
+class PilotFigures(BaseModel):
+    """Mon espace santé pilots of the scope (instruction 2023/120); details at
+    /api/v1/pilots/summary."""
+
+    selected: int
+    cap: int = Field(description="national cap, or the region's quota")
+    budget: Money
+    committed: Money
+    paid: Money
+    payable: int = Field(description="pilots with all the evidence, not paid yet")
+    late: int = Field(description="pilots with a late convention or report")
+
+
 class DashboardSummary(BaseModel):
     scope: ScopeOut
     last_completed_month: str
@@ -46,6 +59,9 @@ class DashboardSummary(BaseModel):
     )
     projects_by_status: dict[str, int]
     funding: FundingTotals
+    pilots: PilotFigures | None = Field(
+        default=None, description="absent for vendors and for narrower filters than a region"
+    )
 
 
 class Quartiles(BaseModel):

@@ -23,11 +23,13 @@ from app.dashboards.schemas import (
     MissingReport,
     MonthlySeries,
     MonthPoint,
+    PilotFigures,
     Quartiles,
     ReportRow,
     ScopeOut,
 )
 from app.indicators.rules import RATES, Ratio, display
+from app.pilots.service import summary as pilot_summary
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, standings
 
@@ -133,6 +135,31 @@ async def summary(
             for status in ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
         },
         funding=funding_totals(items, _envelope(principal, filters)),
+        pilots=await _pilots(session, principal, filters),
+    )
+
+
+async def _pilots(
+    session: AsyncSession, principal: Principal, filters: Filters
+) -> PilotFigures | None:
+    """The pilots of a national or regional scope (they are not followed by category,
+    vendor or project)."""
+    if principal.role is Role.VENDOR or any(
+        (filters.department, filters.category, filters.vendor, filters.project)
+    ):
+        return None
+    region = filters.region or (
+        principal.region_code if principal.role is not Role.NATIONAL else None
+    )
+    result = await pilot_summary(session, principal, region, today())
+    return PilotFigures(
+        selected=result.selected,
+        cap=result.cap,
+        budget=result.budget,
+        committed=result.committed,
+        paid=result.paid,
+        payable=result.payments.get("payable", 0),
+        late=result.late,
     )
 
 
