@@ -205,3 +205,29 @@ async def test_summary_shows_the_regions_pilots(client, factory):
         "/api/v1/dashboards/summary", params={"category": "500"}, headers=ars
     )
     assert narrowed.json()["pilots"] is None
+
+
+async def test_sql_figures_agree_with_the_balance_rules_on_the_demo_data(db, session):
+    """The summary's set-based statuses and funding are the pure rules' (app.projects)."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from app.access.principal import Principal, Role
+    from app.clock import today
+    from app.dashboards.filters import Filters
+    from app.dashboards.service import funding_totals, summary
+    from app.demo import DemoSize, load_demo
+    from app.projects.models import Project
+    from app.projects.payments import standings
+
+    await load_demo(db, size=DemoSize(establishments=600, months=24))
+    national = Principal(None, Role.NATIONAL)
+    result = await summary(session, national, Filters())
+    projects = list((await session.execute(select(Project))).scalars())
+    items = await standings(session, projects, today())
+    expected = Counter(item.compliance.status.value for item in items)
+    assert result.projects_by_status == {s: expected.get(s, 0) for s in result.projects_by_status}
+    assert len(set(expected)) >= 3  # the demo data reaches several statuses
+    reference = funding_totals(items, result.funding.envelope)
+    assert result.funding == reference

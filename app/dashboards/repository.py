@@ -176,3 +176,61 @@ async def store(
         ),
         {"key": key, "version": version, "content_type": content_type, "body": body, "ms": ms},
     )
+
+
+async def project_figures(
+    session: AsyncSession, scope: str, params: dict[str, Any], deadline: date
+) -> list[Any]:
+    """Per balance status: projects, and the funding committed, advanced, payable, to recover
+    and paid, for the projects of the scope.
+
+    This is the set-based twin of `app.projects.balance.compliance` (same status order, same
+    balance due) for whole regions at once; a test holds the two to the same figures.
+    """
+    sql = f"""
+    WITH projects AS (
+        SELECT DISTINCT p.id, p.total {_FROM} WHERE {scope} AND p.id IS NOT NULL
+    ), establishments AS (
+        SELECT pe.project_id,
+               bool_or(l.finess IS NOT NULL) AS measured,
+               bool_and(l.finess IS NOT NULL AND {_all_met("l")}) AS met
+        FROM project_establishment pe
+        JOIN projects pr ON pr.id = pe.project_id
+        LEFT JOIN latest_measurement l ON l.finess = pe.finess
+        GROUP BY pe.project_id
+    ), events AS (
+        SELECT ev.project_id,
+               min(ev.date) FILTER (WHERE ev.type = 'notified') AS notified_on,
+               coalesce(sum(ev.amount) FILTER (WHERE ev.type = 'advance_paid'), 0) AS advanced,
+               (array_agg(ev.amount ORDER BY ev.id DESC)
+                    FILTER (WHERE ev.type = 'expense_statement'))[1] AS declared,
+               bool_or(ev.type = 'balance_decision') AS decided,
+               bool_or(ev.type = 'balance_paid') AS paid,
+               coalesce(sum(ev.amount) FILTER (WHERE ev.type = 'balance_paid'), 0) AS paid_amount
+        FROM project_event ev JOIN projects pr ON pr.id = ev.project_id
+        GROUP BY ev.project_id
+    ), standing AS (
+        SELECT pr.total, ev.notified_on, coalesce(ev.advanced, 0) AS advanced,
+               coalesce(ev.paid_amount, 0) AS paid_amount,
+               coalesce(es.met, false) AND ev.declared IS NOT NULL AS qualifies,
+               coalesce(ev.decided, false) AS decided,
+               round(least(pr.total, ev.declared) - coalesce(ev.advanced, 0), 2) AS due,
+               CASE WHEN coalesce(ev.paid, false) THEN 'balance_paid'
+                    WHEN NOT coalesce(es.measured, false) THEN 'no_data'
+                    WHEN coalesce(es.met, false) AND ev.declared IS NOT NULL THEN 'eligible'
+                    WHEN coalesce(es.met, false) THEN 'targets_met'
+                    ELSE 'in_progress' END AS status
+        FROM projects pr
+        LEFT JOIN establishments es ON es.project_id = pr.id
+        LEFT JOIN events ev ON ev.project_id = pr.id
+    )
+    SELECT status, count(*) AS projects,
+           coalesce(sum(total) FILTER (WHERE notified_on < :deadline), 0) AS committed,
+           sum(advanced) AS advanced,
+           coalesce(sum(due) FILTER (WHERE qualifies AND NOT decided AND due >= 0), 0) AS payable,
+           coalesce(-sum(due) FILTER (WHERE qualifies AND NOT decided AND due < 0), 0)
+               AS to_recover,
+           sum(paid_amount) AS balance_paid
+    FROM standing GROUP BY status
+    """
+    return await _all(session, sql, params | {"deadline": deadline})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +34,7 @@ from app.projects.payments import ProjectStanding, standings
 
 ZERO = Decimal(0)
 DEFAULT_MONTHS = 12
+STATUSES = ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
 
 
 def last_completed_month() -> Month:
@@ -123,18 +123,33 @@ async def summary(
 ) -> DashboardSummary:
     scope, params = _params(principal, filters)
     counts = await repository.summary(session, scope, params)
-    items = await _standings(session, scope, params)
-    statuses = Counter(item.compliance.status.value for item in items)
+    by_status = {
+        row["status"]: row
+        for row in await repository.project_figures(
+            session, scope, params, current_campaign().engagement_deadline
+        )
+    }
+
+    def total(name: str) -> Decimal:
+        return sum((Decimal(row[name]) for row in by_status.values()), ZERO)
+
     return DashboardSummary(
         scope=scope_out(filters),
         last_completed_month=str(last_completed_month()),
         counts=EstablishmentCounts(**counts),
         share_meeting_all_targets=share(counts["meeting_all_targets"], counts["reporting"]),
         projects_by_status={
-            status: statuses.get(status, 0)
-            for status in ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
+            status: by_status[status]["projects"] if status in by_status else 0
+            for status in STATUSES
         },
-        funding=funding_totals(items, _envelope(principal, filters)),
+        funding=FundingTotals(
+            envelope=_envelope(principal, filters),
+            committed=total("committed"),
+            advanced=total("advanced"),
+            payable=total("payable"),
+            to_recover=total("to_recover"),
+            balance_paid=total("balance_paid"),
+        ),
         pilots=await _pilots(session, principal, filters),
     )
 
@@ -204,7 +219,7 @@ async def breakdown(
         for item in items:
             groups.setdefault(item.compliance.status.value, []).append(item)
         rows = []
-        for status in ("no_data", "in_progress", "targets_met", "eligible", "balance_paid"):
+        for status in STATUSES:
             members = groups.get(status, [])
             establishments = sum(len(m.compliance.establishments) for m in members)
             meeting = sum(

@@ -98,7 +98,8 @@ def meets(ratio: Ratio | None, target: Decimal) -> bool:
     if ratio is None:
         return False
     target_numerator, target_denominator = _target(target)
-    return ratio.numerator * 100 * target_denominator >= target_numerator * ratio.denominator
+    numerator, denominator = ratio
+    return numerator * 100 * target_denominator >= target_numerator * denominator
 
 
 def compute(counts: Mapping[str, int | None], targets: Mapping[str, Decimal]) -> list[Indicator]:
