@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,10 +50,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import orjson
-from sqlalchemy import text
+import psutil
 from stdnum import luhn
 
-from app import migrate
 from app.access.principal import Role
 from app.access.repository import create_token
 from app.clock import Month
@@ -67,15 +65,22 @@ from app.db import (
 )
 from app.extracts.models import COUNT_FIELDS
 from app.referential.finess_file import synthetic_records
-from app.referential.repository import upsert_establishments
+from app.referential.importer import import_records
+from tests.benchmarks.common import (
+    ROOT,
+    SERVER,
+    free_port,
+    migrated_database,
+    peak_memory_mb,
+    stop_server,
+    wait_healthy,
+)
 
 DATABASE = "esms_bench"
 PROJECT_SIZE = 20
 FIRST_WINDOW = 3
 TARGET_RATE = 20_000  # extracts per second, end to end
 TARGET_MEMORY_MB = 400
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = ROOT / ".venv" / "bin" / "esms-usage"
 
 REVISION_COLUMNS = (
     "finess",
@@ -105,11 +110,12 @@ MEASUREMENT_COLUMNS = (
 
 @dataclass
 class Fleet:
-    """The establishments, who sells their software, and what each sent last."""
+    """The establishments, who sells each its software, and each one's typical size."""
 
     vendor_of: dict[str, str] = field(default_factory=dict)  # finess -> SIREN
     token_of: dict[str, str] = field(default_factory=dict)  # SIREN -> bearer token
     size_of: dict[str, int] = field(default_factory=dict)  # finess -> typical file active
+    projects: int = 0
 
 
 @dataclass
@@ -117,25 +123,11 @@ class PushResult:
     seconds: float
     batches: list[int]  # rows per batch, in sending order
     concurrency: int
+    server_cpu: float = 0.0  # CPU seconds of the server process during the push
+    postgres_cpu: float = 0.0  # CPU seconds of PostgreSQL (all its processes) during the push
 
 
 # --- Database ---------------------------------------------------------------------------
-
-
-def dsn(server_url: str, database: str) -> str:
-    """A plain postgresql:// URL (asyncpg, DATABASE_URL) for `database` on the server."""
-    return server_url.replace("postgresql+asyncpg://", "postgresql://").replace(
-        "/postgres?", f"/{database}?"
-    )
-
-
-async def create_database(server_url: str) -> str:
-    conn = await asyncpg.connect(dsn(server_url, "postgres"))
-    try:
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await conn.close()
-    return dsn(server_url, DATABASE)
 
 
 def sirens(count: int) -> list[str]:
@@ -147,22 +139,14 @@ def sirens(count: int) -> list[str]:
 
 
 async def load_referential(url: str, establishments: int) -> None:
-    """The app's own upsert of the referential, from the synthetic generator."""
-    records = [
-        (r.finess, r.name, r.legal_entity_finess, r.department, r.category_code, r.category_label)
-        for r in synthetic_records(establishments, seed=42)
-    ]
+    """The app's own importer, fed by the synthetic FINESS generator."""
     database = Database(make_engine(async_url(url), pool_size=1))
     try:
-        async with database.sessions() as session, session.begin():
-            # importer.import_records cannot be used as it is: its first statement goes
-            # through the raw asyncpg connection before SQLAlchemy has sent BEGIN, so the
-            # COPY into the ON COMMIT DELETE ROWS staging table autocommits and is emptied
-            # (0 rows created). Any statement through SQLAlchemy first opens the transaction.
-            await session.execute(text("SELECT 1"))
-            await upsert_establishments(session, records)
+        report = await import_records(database, synthetic_records(establishments, seed=42))
     finally:
         await database.dispose()
+    if report.created != establishments:
+        raise RuntimeError(f"{report.created} establishments imported, {establishments} expected")
 
 
 def vendor_projects(share: list[asyncpg.Record]) -> Iterator[list[asyncpg.Record]]:
@@ -220,6 +204,7 @@ async def load_vendors_and_projects(conn: asyncpg.Connection, vendors: int) -> F
         ),
     )
     await conn.execute("SELECT setval(pg_get_serial_sequence('project', 'id'), $1)", len(projects))
+    fleet.projects = len(projects)
     await conn.copy_records_to_table(
         "project_establishment", records=members, columns=("finess", "project_id", "funding_case")
     )
@@ -289,7 +274,8 @@ def history_rows(fleet: Fleet, first: Month, months: int, seed: int) -> Iterator
 
 
 async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, months: int) -> int:
-    """COPY the history into extract_revision (history) and measurement (latest)."""
+    """COPY the history into extract_revision (every revision) and measurement (the latest
+    revision of each period), then derive latest_measurement as migration 0002 does."""
     written, chunk = 0, []
     dropped = (REVISION_COLUMNS.index("token_id"), REVISION_COLUMNS.index("request_id"))
     async with conn.transaction():
@@ -299,7 +285,11 @@ async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, mon
                 written += await copy_history_chunk(conn, chunk, dropped)
                 chunk = []
         written += await copy_history_chunk(conn, chunk, dropped)
-    await conn.execute("ANALYZE")
+        await conn.execute(LATEST_SQL)
+    # A steady state for the push: statistics, visibility map and the load's WAL settled,
+    # so that neither autovacuum nor a checkpoint of the bulk load runs during the push.
+    await conn.execute("VACUUM (ANALYZE)")
+    await conn.execute("CHECKPOINT")
     return written
 
 
@@ -310,6 +300,17 @@ async def copy_history_chunk(conn: asyncpg.Connection, rows: list[tuple], droppe
     latest = [tuple(v for i, v in enumerate(row) if i not in dropped) for row in rows]
     await conn.copy_records_to_table("measurement", records=latest, columns=MEASUREMENT_COLUMNS)
     return len(rows)
+
+
+# The newest active period of each establishment (the table the writes keep up to date).
+LATEST_SQL = f"""
+INSERT INTO latest_measurement (finess, period_start, period_end, revision, first_window,
+                                received_at, {", ".join(COUNT_FIELDS)})
+SELECT DISTINCT ON (finess) finess, period_start, period_end, revision, first_window,
+       received_at, {", ".join(COUNT_FIELDS)}
+FROM measurement WHERE NOT withdrawn
+ORDER BY finess, period_start DESC
+"""
 
 
 # --- The pushed month -------------------------------------------------------------------
@@ -424,10 +425,10 @@ def check_answers(requests: list[tuple[str, int, bytes]], answers: list[bytes]) 
 
 
 async def check_stored(url: str, month: Month, expected: int) -> None:
-    """The pushed month is really in the database: latest and history."""
+    """The pushed month is really in the database: periods, history and latest pointers."""
     conn = await asyncpg.connect(url)
     try:
-        for table in ("measurement", "extract_revision"):
+        for table in ("measurement", "extract_revision", "latest_measurement"):
             found = await conn.fetchval(
                 f"SELECT count(*) FROM {table} WHERE period_start = $1", month.first_day
             )
@@ -453,13 +454,9 @@ async def raw_copy(url: str, rows: list[tuple]) -> float:
 # --- The server -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
+    """`esms-usage serve` on `url`, in a session of its own: Ctrl+C reaches only the
+    benchmark, which then stops the server with SIGTERM."""
     env = {**os.environ, "DATABASE_URL": url, "ESMS_LOG_LEVEL": "warning"}
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -467,44 +464,33 @@ def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             cwd=ROOT,
+            start_new_session=True,
         )
 
 
-def log_tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
+def cpu_snapshot(server_pid: int, pgdata: Path) -> dict[int, float]:
+    """CPU seconds so far of the server process and of every PostgreSQL process.
+
+    Wall-clock rates move with whatever else runs on the machine; CPU seconds much less.
+    """
+    postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    used = {}
+    for process in (psutil.Process(server_pid), postmaster, *postmaster.children()):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            used[process.pid] = times.user + times.system
+    return used
 
 
-async def wait_healthy(base_url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited ({server.returncode}):\n{log_tail(log)}")
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"the server did not answer /health within 60 s:\n{log_tail(log)}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def peak_memory_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc status")
+def cpu_used(
+    before: dict[int, float], after: dict[int, float], server_pid: int
+) -> tuple[float, float]:
+    """(server, PostgreSQL) CPU seconds between two snapshots; new processes count from 0."""
+    delta = {pid: seconds - before.get(pid, 0.0) for pid, seconds in after.items()}
+    server = delta.pop(server_pid)
+    return server, sum(delta.values())
 
 
 # --- Report -----------------------------------------------------------------------------
@@ -539,6 +525,10 @@ def report(args, revisions: int, result: PushResult, copy_seconds: float, memory
             f"raw asyncpg COPY of the same rows: {copy_seconds:.2f} s = "
             f"{thousands(copy_rate)} rows/s",
             f"ratio end to end / raw COPY: {rate / copy_rate:.3f}",
+            f"CPU during the push: server {result.server_cpu:.2f} s "
+            f"({result.server_cpu / pushed * 1e6:.0f} µs/extract), PostgreSQL "
+            f"{result.postgres_cpu:.2f} s ({result.postgres_cpu / pushed * 1e6:.0f} µs/extract), "
+            f"machine {os.cpu_count()} cores",
             f"server peak memory (VmHWM): {memory_mb:.0f} MB",
             f"targets: >= {thousands(TARGET_RATE)} extracts/s end to end: {met}; "
             f"server < {TARGET_MEMORY_MB} MB: {memory_met}",
@@ -555,8 +545,7 @@ def step(message: str, started: float) -> None:
 
 async def prepare(server_url: str, args, clock: float) -> tuple[str, Fleet, int, Month]:
     """A migrated database with the referential, projects, tokens and the history."""
-    url = await create_database(server_url)
-    await migrate.upgrade(async_url(url))
+    url = await migrated_database(server_url, DATABASE)
     step("database migrated", clock)
     await load_referential(url, args.establishments)
     step(f"{args.establishments} establishments imported", clock)
@@ -564,11 +553,11 @@ async def prepare(server_url: str, args, clock: float) -> tuple[str, Fleet, int,
     try:
         fleet = await load_vendors_and_projects(conn, args.vendors)
         await create_tokens(url, fleet)
-        step(f"{args.vendors} vendors, projects and tokens created", clock)
+        step(f"{args.vendors} vendors, {fleet.projects} projects and their tokens created", clock)
         pushed = Month.current().plus(-1)  # the last completed month, Europe/Paris
         first = pushed.plus(-args.months)
         revisions = await load_history(conn, fleet, first, args.months)
-        step(f"{revisions} history rows stored ({first} to {pushed.plus(-1)}), analyzed", clock)
+        step(f"{revisions} history rows stored ({first} to {pushed.plus(-1)}), vacuumed", clock)
     finally:
         await conn.close()
     return url, fleet, revisions, pushed
@@ -587,7 +576,11 @@ async def run(args, workdir: Path) -> str:
         base_url = f"http://127.0.0.1:{port}"
         await wait_healthy(base_url, server, log)
         step(f"server up (pid {server.pid}), pushing {month}", clock)
+        pgdata = workdir / "pg" / "pgdata"
+        before = cpu_snapshot(server.pid, pgdata)
         result, answers = await push(base_url, requests, args.concurrency)
+        after = cpu_snapshot(server.pid, pgdata)
+        result.server_cpu, result.postgres_cpu = cpu_used(before, after, server.pid)
         memory_mb = peak_memory_mb(server.pid)
         check_answers(requests, answers)
         step("every batch answered ok, all created", clock)
