@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -32,10 +33,9 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
-        found = _MONTH.match(text) if isinstance(text, str) else None
-        if not found:
+        if not isinstance(text, str):
             raise ValueError(f"{text!r} is not a month written YYYY-MM")
-        return cls(int(found.group(1)), int(found.group(2)))
+        return _parse_month(text)
 
     @classmethod
     def of(cls, day: date) -> Month:
@@ -63,6 +63,15 @@ class Month:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _parse_month(text: str) -> Month:
+    # A batch names the same few months thousands of times.
+    found = _MONTH.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a month written YYYY-MM")
+    return Month(int(found.group(1)), int(found.group(2)))
 
 
 def months_inclusive(start: Month, end: Month) -> int:

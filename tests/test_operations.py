@@ -54,3 +54,15 @@ async def test_writes_are_audited_and_the_trail_cannot_be_changed(client, factor
         with pytest.raises(DBAPIError, match="append-only"):
             async with session.begin_nested():
                 await session.execute(text(statement))
+
+
+async def test_an_establishment_with_extracts_cannot_be_deleted(client, factory, session):
+    from tests.test_extracts import extract, push
+
+    _, (finess,), headers = await factory.vendor_with_establishments()
+    await push(client, headers, extract(finess, "2025-01", "2025-03"))
+    with pytest.raises(DBAPIError, match="has extracts"):
+        async with session.begin_nested():
+            await session.execute(
+                text("DELETE FROM establishment WHERE finess = :f"), {"f": finess}
+            )

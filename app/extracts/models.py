@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
-    ForeignKey,
     Integer,
     String,
     Text,
@@ -53,7 +52,9 @@ class ExtractRevision(_Counts, Base):
     __table_args__ = (UniqueConstraint("finess", "period_start", "revision"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"))
+    # No foreign key on the hot tables: ingestion checks the referential in the same
+    # transaction, and a trigger keeps establishments with data from being deleted.
+    finess: Mapped[str] = mapped_column(String(9))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     revision: Mapped[int] = mapped_column(Integer)
@@ -73,7 +74,7 @@ class Measurement(_Counts, Base):
 
     __tablename__ = "measurement"
 
-    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"), primary_key=True)
+    finess: Mapped[str] = mapped_column(String(9), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     period_end: Mapped[date] = mapped_column(Date)
     revision: Mapped[int] = mapped_column(Integer)
@@ -94,7 +95,7 @@ class LatestMeasurement(_Counts, Base):
 
     __tablename__ = "latest_measurement"
 
-    finess: Mapped[str] = mapped_column(ForeignKey("establishment.finess"), primary_key=True)
+    finess: Mapped[str] = mapped_column(String(9), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     revision: Mapped[int] = mapped_column(Integer)

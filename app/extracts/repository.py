@@ -11,23 +11,33 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import Month
-from app.db import raw_connection
+from app.db import copy_records, raw_connection
 from app.extracts.models import COUNT_FIELDS
 from app.extracts.rules import Context, Stored
 
 _COUNTS = ", ".join(COUNT_FIELDS)
 
 
+_KEYS = {
+    prefix: tuple(
+        f"{prefix}_{name}" for name in ("start", "end", "revision", "withdrawn", "locked")
+    )
+    for prefix in ("cur", "prev")
+}
+_CURRENT_COUNTS = tuple(f"cur_{name}" for name in COUNT_FIELDS)
+
+
 def _stored(record: asyncpg.Record, prefix: str) -> Stored | None:
-    if record[f"{prefix}_start"] is None:
+    start, end, revision, withdrawn, locked = _KEYS[prefix]
+    if record[start] is None:
         return None
-    counts = tuple(record[f"{prefix}_{name}"] for name in COUNT_FIELDS) if prefix == "cur" else ()
+    counts = tuple(record[key] for key in _CURRENT_COUNTS) if prefix == "cur" else ()
     return Stored(
-        start=Month.of(record[f"{prefix}_start"]),
-        end=Month.of(record[f"{prefix}_end"]),
-        revision=record[f"{prefix}_revision"],
-        withdrawn=record[f"{prefix}_withdrawn"],
-        locked=record[f"{prefix}_locked"],
+        start=Month.of(record[start]),
+        end=Month.of(record[end]),
+        revision=record[revision],
+        withdrawn=record[withdrawn],
+        locked=record[locked],
         counts=counts,
         accompanied_persons=record[f"{prefix}_accompanied_persons"],
     )
@@ -127,14 +137,15 @@ WITH upserted AS (
     WHERE m.locked_by_event_id IS NULL
       AND (m.withdrawn OR ({", ".join(f"m.{c}" for c in COUNT_FIELDS)})
            IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))
-    RETURNING m.finess, m.period_start, m.revision, m.received_at
+    RETURNING m.finess, m.period_start, m.period_end, m.revision, m.first_window,
+              m.received_at, m.warnings, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}
 ), latest AS (
     INSERT INTO latest_measurement AS l (finess, period_start, period_end, revision,
                                          first_window, received_at, {_COUNTS})
-    SELECT DISTINCT ON (s.finess) s.finess, s.period_start, s.period_end, u.revision,
-           s.first_window, u.received_at, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
-    FROM upserted u JOIN extract_staging s USING (finess, period_start)
-    ORDER BY s.finess, s.period_start DESC
+    SELECT DISTINCT ON (u.finess) u.finess, u.period_start, u.period_end, u.revision,
+           u.first_window, u.received_at, {", ".join(f"u.{c}" for c in COUNT_FIELDS)}
+    FROM upserted u
+    ORDER BY u.finess, u.period_start DESC
     ON CONFLICT (finess) DO UPDATE SET
         period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
         revision = EXCLUDED.revision, first_window = EXCLUDED.first_window,
@@ -145,9 +156,9 @@ WITH upserted AS (
 INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
                               first_window, vendor_siren, token_id, request_id, received_at,
                               warnings, {_COUNTS})
-SELECT s.finess, s.period_start, s.period_end, u.revision, false, s.first_window, $1, $2, $3,
-       u.received_at, s.warnings, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
-FROM upserted u JOIN extract_staging s USING (finess, period_start)
+SELECT u.finess, u.period_start, u.period_end, u.revision, false, u.first_window, $1, $2, $3,
+       u.received_at, u.warnings, {", ".join(f"u.{c}" for c in COUNT_FIELDS)}
+FROM upserted u
 RETURNING finess, period_start, revision
 """
 
@@ -170,7 +181,7 @@ async def write_batch(
     await conn.execute(_STAGING)
     # ON COMMIT clears it, but a savepoint (tests, nested work) does not commit.
     await conn.execute("DELETE FROM extract_staging")
-    await conn.copy_records_to_table("extract_staging", records=records, columns=STAGING_COLUMNS)
+    await copy_records(conn, "extract_staging", records, STAGING_COLUMNS)
     written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id)
     return {(r["finess"], r["period_start"]): r["revision"] for r in written}
 
@@ -183,7 +194,7 @@ def staging_record(
     warnings: list[dict[str, str]],
     counts: Sequence[int | None],
 ) -> tuple[Any, ...]:
-    return (finess, start, end, first_window, json.dumps(warnings), *counts)
+    return (finess, start, end, first_window, json.dumps(warnings) if warnings else "[]", *counts)
 
 
 async def current_rows(

@@ -22,6 +22,8 @@ JUMP_THRESHOLD = 0.5  # month-on-month change of accompanied_persons that is wor
 _KNOWN = frozenset(("finess", "period_start", "period_end", *COUNT_FIELDS))
 _OPTIONAL = frozenset(COUNT_FIELDS) - frozenset(REQUIRED_COUNTS)
 
+MAX_COUNT = 2_000_000_000
+
 # (field, must not exceed this field, code)
 COHERENCE = (
     ("eligible_persons", "accompanied_persons", "exceeds_accompanied_persons"),
@@ -83,6 +85,8 @@ def parse_count(
     name: str, value: Any, errors: list[FieldError], text_cells: bool, required: bool = True
 ) -> int | None:
     """A count: a whole number >= 0 (in CSV, text holding one); problems go to `errors`."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # the common case, first
+        return value
     if value is None or value == "":
         if required:
             errors.append(FieldError(name, "required", f"{name} is required"))
@@ -104,7 +108,7 @@ def parse_count(
     if value < 0:
         errors.append(FieldError(name, "negative", f"{name} cannot be negative (got {value})"))
         return None
-    if value > 2_000_000_000:
+    if value > MAX_COUNT:
         errors.append(FieldError(name, "too_large", f"{name} is implausibly large ({value})"))
         return None
     return value
@@ -116,7 +120,10 @@ def parse_month(name: str, value: Any, errors: list[FieldError]) -> Month | None
         errors.append(FieldError(name, "required", f"{name} is required (YYYY-MM)"))
         return None
     try:
-        return Month.parse(value.strip() if isinstance(value, str) else value)
+        month = Month.parse(value.strip() if isinstance(value, str) else value)
+        if month.year < 1000:  # year 0 has no first day; nothing this early is a period here
+            raise ValueError(month)
+        return month
     except ValueError:
         errors.append(
             FieldError(

@@ -4,6 +4,7 @@ PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them (prometheus_client multipr
 from __future__ import annotations
 
 import os
+from collections import Counter as Tally
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -51,7 +52,9 @@ def render() -> tuple[bytes, str]:
 
 
 def record_batch(results: list[dict]) -> None:
-    for result in results:
-        EXTRACT_ROWS.labels(result["outcome"]).inc()
-        for error in result["errors"]:
-            EXTRACT_REJECTIONS.labels(error["code"]).inc()
+    outcomes = Tally(result["outcome"] for result in results)
+    codes = Tally(error["code"] for result in results for error in result["errors"])
+    for outcome, count in outcomes.items():
+        EXTRACT_ROWS.labels(outcome).inc(count)
+    for code, count in codes.items():
+        EXTRACT_REJECTIONS.labels(code).inc(count)

@@ -87,6 +87,19 @@ def _department(number: str) -> str:
     )
 
 
+_DOUBLED = tuple((2 * d) // 10 + (2 * d) % 10 for d in range(10))
+
+
+def luhn_valid(number: str) -> bool:
+    """The Luhn check of a string of digits, as `stdnum.luhn.is_valid` (which a test holds
+    it to) but about four times faster: every row of every batch goes through it."""
+    total = 0
+    for position, char in enumerate(reversed(number)):
+        digit = ord(char) - 48
+        total += _DOUBLED[digit] if position % 2 else digit
+    return total % 10 == 0
+
+
 def _parse(raw: str) -> tuple[str, str]:
     """(normalised number, INSEE département) of a valid FINESS number, or InvalidFiness."""
     if not isinstance(raw, str):
@@ -110,7 +123,7 @@ def _parse(raw: str) -> tuple[str, str]:
             f"FINESS {number!r} must be nine digits, or 2A/2B followed by seven digits for Corsica",
         )
     department = _department(number)
-    if department not in _CORSICA and not luhn.is_valid(number):
+    if department not in _CORSICA and not luhn_valid(number):
         raise InvalidFiness(
             number,
             "check_digit",

@@ -1,6 +1,8 @@
 """FINESS number rules of SPEC §2: normalisation, format, département, Luhn key."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.referential.finess import (
     InvalidFiness,
@@ -131,3 +133,12 @@ def test_make_finess_refuses_what_it_cannot_build():
         make_finess("75", -1)
     with pytest.raises(ValueError):
         make_finess("975", 1)
+
+
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_fast_luhn_agrees_with_stdnum(number):
+    from stdnum import luhn
+
+    from app.referential.finess import luhn_valid
+
+    assert luhn_valid(number) == luhn.is_valid(number)
