@@ -72,3 +72,21 @@ def parse_batch(body: bytes, content_type: str, key: str = "extracts") -> list[A
             [FieldError(key, "required", f"a list of {key} is required")],
         )
     return document[key]
+
+
+async def read_batch(request: Request, key: str) -> tuple[list[Any], bytes, bool]:
+    """A batch request's rows, its raw body (for the audit hash) and whether it is CSV.
+
+    Refused with 413 above the body size or the row count of the settings.
+    """
+    from app.config import get_settings
+
+    settings = get_settings()
+    body = await read_limited_body(request, settings.max_body_bytes)
+    content_type = request.headers.get("content-type", "application/json")
+    rows = parse_batch(body, content_type, key)
+    if len(rows) > settings.max_batch_rows:
+        raise TooLarge(
+            f"A batch holds at most {settings.max_batch_rows} rows; this one has {len(rows)}."
+        )
+    return rows, body, is_csv(content_type)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,3 +188,37 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     if not raw.is_in_transaction():
         await connection.execute(text("SELECT 1"))
     return raw  # type: ignore[return-value]
+
+
+async def copy_records(
+    raw: asyncpg.Connection, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str]
+) -> None:
+    """COPY `records` into `table`, failing at once if the connection is lost meanwhile.
+
+    asyncpg (0.32) does not release its write flow control when the server goes away in the
+    middle of a COPY: the copy would wait forever, and so would the client. Racing it with
+    the connection's end turns that into the connection error a query would get.
+    """
+    lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_lost(_: object) -> None:
+        if not lost.done():
+            lost.set_result(None)
+
+    raw.add_termination_listener(on_lost)
+    copy = asyncio.ensure_future(
+        raw.copy_records_to_table(table, records=records, columns=list(columns))
+    )
+    try:
+        await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if copy.done():
+            copy.result()
+            return
+        copy.cancel()
+        with contextlib.suppress(BaseException):  # it cannot even say goodbye to the server
+            await copy
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            f"the connection was lost in the middle of a COPY into {table}"
+        )
+    finally:
+        raw.remove_termination_listener(on_lost)

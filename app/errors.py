@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +17,8 @@ from app.fields import FieldError
 __all__ = ["FieldError"]
 
 PROBLEM_JSON = "application/problem+json"
+# character_not_in_repertoire, untranslatable_character: a NUL byte in some text input.
+_INVALID_TEXT = {"22021", "22P05"}
 log = logging.getLogger("esms.errors")
 
 
@@ -82,6 +85,27 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    PostgresConnectionError,  # class 08: the connection is gone
+    OperatorInterventionError,  # class 57: shutting down, starting up
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says that the database cannot be reached (503), not that a query failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _UNAVAILABLE) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def _pydantic_field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -110,7 +134,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+            exc.status_code, "Error"
+        )
         return problem(
             request,
             exc.status_code,
@@ -123,6 +149,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(OSError)
+    @app.exception_handler(PostgresConnectionError)
+    @app.exception_handler(OperatorInterventionError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return problem(
@@ -136,12 +164,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if database_unavailable(exc):
             return await _database_down(request, exc)
+        if getattr(exc.orig, "sqlstate", None) in _INVALID_TEXT:
+            return problem(
+                request,
+                400,
+                "Bad request",
+                "A text value holds a character PostgreSQL cannot store (such as NUL).",
+                "invalid_text",
+            )
         log.exception("database error", exc_info=exc)
         return problem(request, 500, "Internal error", "Unexpected database error.", "internal")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Also what the middlewares raise (rate limit, Idempotency-Key: they use the database
+        # before any route runs), where the handlers above do not reach.
+        if database_unavailable(exc):
+            return await _database_down(request, exc)
         log.exception("unhandled error", exc_info=exc)
         return problem(request, 500, "Internal error", "Unexpected error.", "internal")

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,7 +21,7 @@ from app.config import get_settings
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
-from app.errors import install_error_handlers, problem
+from app.errors import PROBLEM_JSON, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
@@ -128,6 +129,14 @@ def create_app(database: Database | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get(
+        "/live",
+        tags=["operations"],
+        summary="200 while the process serves (liveness; never asks the database)",
+    )
+    async def live() -> JSONResponse:
+        return JSONResponse({"status": "live"})
+
+    @app.get(
         "/ready",
         tags=["operations"],
         summary="200 when the database answers and its schema is at the latest migration",
@@ -145,7 +154,7 @@ def create_app(database: Database | None = None) -> FastAPI:
             return problem(
                 request, 503, "Service unavailable", "The database does not answer.", "unavailable"
             )
-        if current != head:
+        if migrate.schema_behind(current):
             return problem(
                 request,
                 503,
@@ -167,7 +176,73 @@ def create_app(database: Database | None = None) -> FastAPI:
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
 
+    declare_shared_answers(app)
     return app
+
+
+def _problem_answer(description: str, retry_after: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {}},
+    }
+    if retry_after:
+        answer["headers"] = {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        }
+    return answer
+
+
+# Answers that come from the layers every API operation goes through (the middlewares and the
+# error handlers above), not from the operation itself.
+_ANY_CALL = {
+    "401": _problem_answer("The bearer token is missing, unknown, expired or revoked."),
+    "429": _problem_answer("Too many requests for this token this minute.", retry_after=True),
+    "503": _problem_answer("The database cannot be reached; nothing was stored.", retry_after=True),
+}
+_WITH_PARAMETERS = {"422": _problem_answer("The request does not match the schema.")}
+_WITH_BODY = {
+    "400": _problem_answer("The body cannot be read (malformed JSON or CSV, or too slow)."),
+    "413": _problem_answer("The body is too large."),
+    "422": _problem_answer("The request does not match the schema."),
+}
+_POST = {"409": _problem_answer("A request with this Idempotency-Key is still running.")}
+
+
+def declare_shared_answers(app: FastAPI) -> None:
+    """Declare in the OpenAPI description the answers of the shared layers, so that the
+    contract lists every status an operation can give; FastAPI's own 422 (a JSON shape this
+    app never sends) becomes the problem+json it does send."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for path, operations in schema["paths"].items():
+            if not path.startswith("/api/"):
+                continue
+            for method, operation in operations.items():
+                answers = operation.setdefault("responses", {})
+                default_422 = answers.get("422", {}).get("content", {})
+                if "application/json" in default_422:
+                    del answers["422"]
+                shared = dict(_ANY_CALL)
+                if operation.get("parameters"):
+                    shared |= _WITH_PARAMETERS
+                if method != "get":
+                    shared |= _WITH_BODY
+                if method == "post":
+                    shared |= _POST
+                for status, answer in shared.items():
+                    answers.setdefault(status, answer)
+                operation["responses"] = dict(sorted(answers.items()))
+        components = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in components and "HTTPValidationError" not in str(
+            schema["paths"]
+        ):
+            del components["HTTPValidationError"]
+            components.pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_json() -> str:

@@ -28,6 +28,19 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def schema_behind(current: str | None) -> bool:
+    """True when the database lacks migrations this code needs. A schema ahead of the code
+    (a newer release migrated it during a rolling update) still serves this code."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    if current == head:
+        return False
+    if current is None:
+        return True
+    known = {rev.revision for rev in script.walk_revisions()}
+    return current in known
+
+
 async def upgrade(url: str, target: str = "head") -> None:
     cfg = alembic_config()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, Field, PlainSerializer
 
 # Money travels as an exact decimal string ("336000.00"), never as a float.
@@ -22,6 +23,8 @@ DisplayNumber = Annotated[
         when_used="json",
     ),
 ]
+# Ids are PostgreSQL integers: one outside 1..2**31-1 names nothing and is refused (422).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 T = TypeVar("T")
 
 

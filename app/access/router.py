@@ -15,6 +15,7 @@ from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.referential.geography import REGIONS
+from app.schemas import RowId
 from app.vendors.models import Vendor
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["access"])
@@ -52,14 +53,14 @@ async def check_binding(session, role: Role, vendor_siren: str | None, region: s
             errors.append(FieldError("vendor_siren", "required", "a vendor token names its vendor"))
         elif await session.get(Vendor, vendor_siren) is None:
             errors.append(FieldError("vendor_siren", "unknown_vendor", f"no vendor {vendor_siren}"))
-    elif vendor_siren:
+    elif vendor_siren is not None:  # even "": the database would refuse it (500)
         errors.append(FieldError("vendor_siren", "not_allowed", f"a {role} token has no vendor"))
     if role in (Role.ARS, Role.GRADES):
         if not region:
             errors.append(FieldError("region", "required", f"an {role} token names its region"))
         elif region not in REGIONS:
             errors.append(FieldError("region", "unknown_region", f"{region!r} is not a region"))
-    elif region:
+    elif region is not None:
         errors.append(FieldError("region", "not_allowed", f"a {role} token has no region"))
     if errors:
         raise Invalid("The token's binding does not fit its role.", errors)
@@ -127,7 +128,7 @@ async def list_tokens(session: SessionDep, principal: CurrentPrincipal) -> list[
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
 )
 async def revoke_token(
-    token_id: int, request: Request, session: SessionDep, principal: CurrentPrincipal
+    token_id: RowId, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
     require_role(principal, Role.NATIONAL, action="revoke tokens")
     if not await repository.revoke_token(session, token_id):

@@ -4,15 +4,18 @@ The key is claimed in its own committed statement before the request runs, so a 
 arrives while the first is still running gets a 409; once the first answered, retries get
 its stored answer back (`Idempotent-Replayed: true`) and nothing is written again. The same
 key with another body is refused with 422. A request that ends in a server error releases
-its key, so the retry is processed. Keys are scoped to the caller's token and kept 48 hours.
-A claim left by a process that died mid-request is taken over after ten minutes.
+its key, so the retry is processed; when the database itself went away (503), the key is
+released as soon as it answers again. Keys are scoped to the caller's token and kept 48
+hours. A claim left by a process that died mid-request is taken over after ten minutes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
+import time
 
 import orjson
 from sqlalchemy import text
@@ -24,6 +27,7 @@ from app.errors import FieldError
 REPLAY_HEADER = "Idempotent-Replayed"
 KEPT = "48 hours"
 ABANDONED = "10 minutes"
+ABANDONED_SECONDS = 600
 log = logging.getLogger("esms.idempotency")
 
 
@@ -214,19 +218,50 @@ class IdempotencyMiddleware:
         self, caller: str, key: str, status: int, content_type: str, body: bytes
     ) -> None:
         try:
-            async with get_database().engine.begin() as connection:
-                if status >= 500:
-                    await connection.execute(
-                        text("DELETE FROM idempotency_key WHERE principal = :p AND key = :k"),
-                        {"p": caller, "k": key},
-                    )
-                else:
-                    await connection.execute(
-                        text(
-                            "UPDATE idempotency_key SET status_code = :s, response = :r, "
-                            "content_type = :c WHERE principal = :p AND key = :k"
-                        ),
-                        {"s": status, "r": body, "c": content_type, "p": caller, "k": key},
-                    )
-        except Exception:  # the database went away: the claim expires as abandoned
-            log.warning("could not settle idempotency key", exc_info=True)
+            await _write_settlement(caller, key, status, content_type, body)
+        except Exception:  # the database went away: settle as soon as it is back
+            log.warning("could not settle idempotency key; retrying in the background")
+            task = asyncio.create_task(_settle_when_back(caller, key, status, content_type, body))
+            _SETTLING.add(task)
+            task.add_done_callback(_SETTLING.discard)
+
+
+async def _write_settlement(
+    caller: str, key: str, status: int, content_type: str, body: bytes
+) -> None:
+    """Store the answer for retries, or release the key after a server error."""
+    async with get_database().engine.begin() as connection:
+        if status >= 500:
+            await connection.execute(
+                text("DELETE FROM idempotency_key WHERE principal = :p AND key = :k"),
+                {"p": caller, "k": key},
+            )
+        else:
+            await connection.execute(
+                text(
+                    "UPDATE idempotency_key SET status_code = :s, response = :r, "
+                    "content_type = :c WHERE principal = :p AND key = :k"
+                ),
+                {"s": status, "r": body, "c": content_type, "p": caller, "k": key},
+            )
+
+
+# Settlements waiting for the database; kept referenced so that they are not collected.
+_SETTLING: set[asyncio.Task[None]] = set()
+
+
+async def _settle_when_back(
+    caller: str, key: str, status: int, content_type: str, body: bytes
+) -> None:
+    """Settle a key whose request ended while the database was away (typically its 503):
+    left claimed, the client's retries would get 409 until the claim is abandoned. Try again
+    every second until the database answers; past ABANDONED the claim is taken over anyway."""
+    deadline = time.monotonic() + ABANDONED_SECONDS
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        try:
+            await _write_settlement(caller, key, status, content_type, body)
+        except Exception:
+            continue
+        log.info("idempotency key settled once the database answered again")
+        return

@@ -55,10 +55,16 @@ CACHE_CONTROL = "private, max-age=60"
 
 def dashboard_filters(
     principal: CurrentPrincipal,
-    region: Annotated[str | None, Query(max_length=2, description="INSEE region code")] = None,
-    department: Annotated[str | None, Query(max_length=3)] = None,
-    category: Annotated[str | None, Query(max_length=4, description="FINESS category")] = None,
-    vendor: Annotated[str | None, Query(max_length=9, description="vendor SIREN")] = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^\d{2}$", description="INSEE region code")
+    ] = None,
+    department: Annotated[
+        str | None, Query(pattern=r"^(\d{2,3}|2[AB])$", description="INSEE département code")
+    ] = None,
+    category: Annotated[
+        str | None, Query(pattern=r"^\d{3,4}$", description="FINESS category")
+    ] = None,
+    vendor: Annotated[str | None, Query(pattern=r"^\d{9}$", description="vendor SIREN")] = None,
     project: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     from_: Annotated[str | None, Query(alias="from", pattern=_MONTH)] = None,
     to: Annotated[str | None, Query(pattern=_MONTH)] = None,

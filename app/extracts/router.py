@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Role
-from app.batches import is_csv, parse_batch, read_limited_body
+from app.batches import read_batch
 from app.clock import Month
-from app.config import get_settings
 from app.db import SessionDep
-from app.errors import FieldError, Invalid, NotFound, TooLarge
+from app.errors import FieldError, Invalid, NotFound
 from app.extracts import service
 from app.extracts.schemas import ExtractBatch, ImportSummary, WithdrawalIn, WithdrawalOut
 from app.referential.finess import InvalidFiness, check_finess
@@ -67,14 +66,7 @@ async def push_extracts(
     reason of every refusal (field, code, message). Re-sending a period creates a new
     revision; identical counts change nothing."""
     require_role(principal, Role.VENDOR, action="push extracts")
-    settings = get_settings()
-    body = await read_limited_body(request, settings.max_body_bytes)
-    content_type = request.headers.get("content-type", "application/json")
-    rows = parse_batch(body, content_type)
-    if len(rows) > settings.max_batch_rows:
-        raise TooLarge(
-            f"A batch holds at most {settings.max_batch_rows} extracts; this one has {len(rows)}."
-        )
+    rows, body, text_cells = await read_batch(request, "extracts")
     summary = await service.ingest(
         session,
         principal,
@@ -82,7 +74,7 @@ async def push_extracts(
         service.BatchOptions(dry_run=dry_run, atomic=atomic),
         request=request,
         payload=body,
-        text_cells=is_csv(content_type),
+        text_cells=text_cells,
     )
     return Response(orjson.dumps(summary), media_type="application/json")
 

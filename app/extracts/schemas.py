@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
 
 class ExtractIn(BaseModel):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.access.dependencies import CurrentPrincipal
 from app.campaigns.loader import current_campaign
 from app.clock import Month, to_paris
 from app.db import SessionDep
-from app.errors import FieldError, Invalid, NotFound
+from app.errors import NotFound
 from app.extracts.models import COUNT_FIELDS
 from app.indicators import repository
 from app.indicators.rules import COUNTS, compute, meets_targets
@@ -21,22 +19,12 @@ from app.indicators.schemas import (
     RevisionHistory,
     RevisionRead,
 )
+from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
 router = APIRouter(prefix="/api/v1/establishments", tags=["indicators"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
-_MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-FromQuery = Annotated[str | None, Query(alias="from", pattern=_MONTH, description="YYYY-MM")]
-ToQuery = Annotated[str | None, Query(pattern=_MONTH, description="YYYY-MM")]
-
-
-def _bounds(from_: str | None, to: str | None) -> tuple[Month | None, Month | None]:
-    start = Month.parse(from_) if from_ else None
-    end = Month.parse(to) if to else None
-    if start and end and end < start:
-        raise Invalid("`to` is before `from`.", [FieldError("to", "before_from", "to < from")])
-    return start, end
 
 
 async def _visible(session, principal, finess: str) -> str:
@@ -87,7 +75,7 @@ async def get_measurements(
 ) -> MeasurementSeries:
     """The latest revision of each period (withdrawn ones left out), oldest first."""
     number = await _visible(session, principal, finess)
-    start, end = _bounds(from_, to)
+    start, end = month_bounds(from_, to)
     rows = await repository.measurements(
         session, number, start.first_day if start else None, end.first_day if end else None
     )
@@ -108,7 +96,7 @@ async def get_revisions(
     to: ToQuery = None,
 ) -> RevisionHistory:
     number = await _visible(session, principal, finess)
-    start, end = _bounds(from_, to)
+    start, end = month_bounds(from_, to)
     rows = await repository.revisions(
         session, number, start.first_day if start else None, end.first_day if end else None
     )

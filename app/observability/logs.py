@@ -14,7 +14,8 @@ from app.clock import PARIS
 from app.observability.metrics import LATENCY, REQUESTS
 
 access = logging.getLogger("esms.access")
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+# uvicorn's color_message duplicates the message with terminal colour codes.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):

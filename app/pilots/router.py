@@ -16,14 +16,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Principal, Role
-from app.batches import is_csv, parse_batch, read_limited_body
+from app.batches import read_batch
 from app.campaigns import current_campaign
 from app.clock import Month, to_paris, today
-from app.config import get_settings
 from app.db import SessionDep
-from app.errors import FieldError, Invalid, NotFound, TooLarge
+from app.errors import FieldError, Invalid, NotFound
 from app.extracts.schemas import FieldMessage
-from app.indicators.router import FromQuery, ToQuery
 from app.pilots import repository, rules, service
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage
 from app.pilots.schemas import (
@@ -53,9 +51,10 @@ from app.pilots.schemas import (
     PilotUsageRevisionRead,
     PilotUsageSeries,
 )
+from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
-from app.schemas import Page
+from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
@@ -85,14 +84,6 @@ def _region_in_scope(principal: Principal, region: str | None) -> str | None:
     if region is not None and region != principal.region_code:
         raise NotFound(f"Region {region} is not in your scope.")
     return principal.region_code
-
-
-def _bounds(from_: str | None, to: str | None) -> tuple[Month | None, Month | None]:
-    start = Month.parse(from_) if from_ else None
-    end = Month.parse(to) if to else None
-    if start and end and end < start:
-        raise Invalid("`to` is before `from`.", [FieldError("to", "before_from", "to < from")])
-    return start, end
 
 
 def application_read(
@@ -161,7 +152,7 @@ async def list_applications(
     status: ApplicationStatusName | None = None,
     domain: DomainName | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # a SQL OFFSET: bounded
 ) -> Page[PilotApplicationRead]:
     region = _region_in_scope(principal, region)
     found, total = await repository.list_applications(
@@ -189,7 +180,7 @@ async def list_applications(
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
 async def get_application(
-    application_id: int, session: SessionDep, principal: CurrentPrincipal
+    application_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> PilotApplicationRead:
     _not_for_vendors(principal)
     row, establishment = await service.application_in_scope(session, principal, application_id)
@@ -203,7 +194,7 @@ async def get_application(
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def decide(
-    application_id: int,
+    application_id: RowId,
     payload: PilotDecisionCreate,
     request: Request,
     session: SessionDep,
@@ -273,10 +264,6 @@ async def get_summary(
     )
 
 
-def _parse_usage_body(body: bytes, content_type: str) -> list[Any]:
-    return parse_batch(body, content_type, key="usage")
-
-
 @router.post(
     "/usage",
     summary="Push the pilots' monthly Mon espace santé usage",
@@ -320,14 +307,7 @@ async def push_usage(
     month creates a new revision (the latest is used, every one is kept); identical counts
     change nothing. `dry_run`, `atomic` and `Idempotency-Key` work as for /extracts."""
     require_role(principal, Role.VENDOR, Role.ARS, Role.NATIONAL, action="push pilot usage")
-    settings = get_settings()
-    body = await read_limited_body(request, settings.max_body_bytes)
-    content_type = request.headers.get("content-type", "application/json")
-    rows = _parse_usage_body(body, content_type)
-    if len(rows) > settings.max_batch_rows:
-        raise TooLarge(
-            f"A batch holds at most {settings.max_batch_rows} rows; this one has {len(rows)}."
-        )
+    rows, body, text_cells = await read_batch(request, "usage")
     summary = await service.ingest_usage(
         session,
         principal,
@@ -335,7 +315,7 @@ async def push_usage(
         service.BatchOptions(dry_run=dry_run, atomic=atomic),
         request=request,
         payload=body,
-        text_cells=is_csv(content_type),
+        text_cells=text_cells,
     )
     return Response(orjson.dumps(summary), media_type="application/json")
 
@@ -360,7 +340,7 @@ async def regional_usage(
     """Sums over the region's pilots for each month, with the number of pilots that reported.
     National callers without `region` get every region."""
     region = _region_in_scope(principal, region)
-    start, end = _bounds(from_, to)
+    start, end = month_bounds(from_, to)
     records = await repository.regional_usage(
         session,
         service.campaign_key(),
@@ -462,7 +442,7 @@ async def list_pilots(
     summary="One pilot: its evidence, deadlines and payment",
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
-async def get_pilot(pilot_id: int, session: SessionDep, principal: CurrentPrincipal) -> PilotRead:
+async def get_pilot(pilot_id: RowId, session: SessionDep, principal: CurrentPrincipal) -> PilotRead:
     _not_for_vendors(principal)
     return pilot_read(await service.pilot_view(session, principal, pilot_id, today()))
 
@@ -475,7 +455,7 @@ async def get_pilot(pilot_id: int, session: SessionDep, principal: CurrentPrinci
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_event(
-    pilot_id: int,
+    pilot_id: RowId,
     payload: PilotEventCreate,
     request: Request,
     session: SessionDep,
@@ -528,14 +508,14 @@ def _usage_point(row: PilotUsage) -> dict[str, Any]:
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def get_pilot_usage(
-    pilot_id: int,
+    pilot_id: RowId,
     session: SessionDep,
     principal: CurrentPrincipal,
     from_: FromQuery = None,
     to: ToQuery = None,
 ) -> PilotUsageSeries:
     application = await _usage_pilot(session, principal, pilot_id)
-    start, end = _bounds(from_, to)
+    start, end = month_bounds(from_, to)
     rows = await repository.usage_series(
         session, pilot_id, start.first_day if start else None, end.first_day if end else None
     )
@@ -553,14 +533,14 @@ async def get_pilot_usage(
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def get_pilot_usage_revisions(
-    pilot_id: int,
+    pilot_id: RowId,
     session: SessionDep,
     principal: CurrentPrincipal,
     from_: FromQuery = None,
     to: ToQuery = None,
 ) -> PilotUsageRevisionHistory:
     application = await _usage_pilot(session, principal, pilot_id)
-    start, end = _bounds(from_, to)
+    start, end = month_bounds(from_, to)
     rows = await repository.usage_revisions(
         session, pilot_id, start.first_day if start else None, end.first_day if end else None
     )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app.extracts.schemas import FieldMessage, ImportCounts
 from app.schemas import DisplayNumber, Money
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 DomainName = Literal["pa_residential", "ph_residential", "home_care"]
 MaturityName = Literal["segur_dui_installing", "exchange_capable", "none"]
 ConnectionName = Literal["effective", "planned", "none"]

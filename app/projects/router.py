@@ -35,7 +35,7 @@ from app.projects.schemas import (
     ProjectSummary,
     ShortfallOut,
 )
-from app.schemas import Page
+from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
@@ -114,7 +114,7 @@ async def create_project(
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
 async def get_project(
-    project_id: int, session: SessionDep, principal: CurrentPrincipal
+    project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> ProjectRead:
     project = await repository.visible_project(session, principal, project_id)
     if project is None:
@@ -126,7 +126,7 @@ async def get_project(
     "",
     response_model=Page[ProjectSummary],
     summary="Projects of the caller's scope, with their balance status",
-    responses={401: _PROBLEM, 422: _PROBLEM},
+    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def list_projects(
     session: SessionDep,
@@ -137,7 +137,9 @@ async def list_projects(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[ProjectSummary]:
     """An ARS lists its projects by status (`no_data`, `in_progress`, `targets_met`,
-    `eligible`, `balance_paid`)."""
+    `eligible`, `balance_paid`). Another region than an ARS's or GRADeS's own answers 404."""
+    if principal.role in (Role.ARS, Role.GRADES) and region not in (None, principal.region_code):
+        raise NotFound(f"Region {region} is not in your scope.")
     projects = await repository.projects_in_scope(session, principal, region)
     standings = await payments.standings(session, projects, today())
     if status is not None:
@@ -205,7 +207,7 @@ async def _project(session, principal, project_id: int) -> Project:
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
 async def get_compliance(
-    project_id: int, session: SessionDep, principal: CurrentPrincipal
+    project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> ComplianceRead:
     """Status, the establishments that block the balance with the indicator and gap that
     block them, the balance due (negative: an overpayment to recover) and the indicative
@@ -223,7 +225,7 @@ async def get_compliance(
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def create_event(
-    project_id: int,
+    project_id: RowId,
     payload: EventCreate,
     request: Request,
     session: SessionDep,
@@ -256,7 +258,7 @@ async def create_event(
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
 async def list_events(
-    project_id: int, session: SessionDep, principal: CurrentPrincipal
+    project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> list[EventRead]:
     project = await _project(session, principal, project_id)
     return [

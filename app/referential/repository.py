@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.access.scopes import establishment_visible
-from app.db import raw_connection
+from app.db import copy_records, raw_connection
 from app.projects.models import ProjectEstablishment
 from app.referential.models import Establishment
 
@@ -82,9 +82,7 @@ async def upsert_establishments(
            ) ON COMMIT DELETE ROWS"""
     )
     await conn.execute("DELETE FROM establishment_staging")
-    await conn.copy_records_to_table(
-        "establishment_staging", records=records, columns=STAGING_COLUMNS
-    )
+    await copy_records(conn, "establishment_staging", records, STAGING_COLUMNS)
     written = await conn.fetch(_UPSERT)
     created = sum(1 for r in written if r["inserted"])
     return created, len(written) - created

@@ -454,13 +454,23 @@ async def raw_copy(url: str, rows: list[tuple]) -> float:
 # --- The server -------------------------------------------------------------------------
 
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(url: str, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     """`esms-usage serve` on `url`, in a session of its own: Ctrl+C reaches only the
     benchmark, which then stops the server with SIGTERM."""
     env = {**os.environ, "DATABASE_URL": url, "ESMS_LOG_LEVEL": "warning"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                str(SERVER),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-migrate",
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -571,7 +581,7 @@ async def run(args, workdir: Path) -> str:
     by_vendor = pushed_month(fleet, month)
     requests = encode_batches(fleet, by_vendor, args.batch)
     port, log = free_port(), workdir / "server.log"
-    server = start_server(url, port, log)
+    server = start_server(url, port, log, args.workers)
     try:
         base_url = f"http://127.0.0.1:{port}"
         await wait_healthy(base_url, server, log)
@@ -581,7 +591,7 @@ async def run(args, workdir: Path) -> str:
         result, answers = await push(base_url, requests, args.concurrency)
         after = cpu_snapshot(server.pid, pgdata)
         result.server_cpu, result.postgres_cpu = cpu_used(before, after, server.pid)
-        memory_mb = peak_memory_mb(server.pid)
+        memory_mb = server_memory_mb(server.pid)
         check_answers(requests, answers)
         step("every batch answered ok, all created", clock)
     finally:
@@ -589,6 +599,20 @@ async def run(args, workdir: Path) -> str:
     await check_stored(url, month, sum(result.batches))
     copy_seconds = await raw_copy(url, flat_rows(fleet, by_vendor))
     return report(args, revisions, result, copy_seconds, memory_mb)
+
+
+def server_memory_mb(pid: int) -> float:
+    """Peak memory of the server: the process, plus its workers when there are several."""
+    import psutil
+
+    processes = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    peaks = []
+    for process in processes:
+        try:
+            peaks.append(peak_memory_mb(process))
+        except (FileNotFoundError, RuntimeError):
+            continue
+    return sum(peaks) if len(peaks) > 1 else peaks[0]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -600,6 +624,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=5_000, help="extracts per request")
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
     parser.add_argument("--vendors", type=int, default=8, help="vendors (equal shares)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args(argv)
     if args.months < FIRST_WINDOW:
         parser.error(f"--months must be at least {FIRST_WINDOW} (the first window)")
