@@ -17,6 +17,7 @@ from app import migrate
 from app.access.limits import BodyLimitMiddleware, RateLimitMiddleware
 from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
+from app.audit.router import router as audit_router
 from app.config import get_settings
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
@@ -108,6 +109,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         extracts_router,
         pilots_router,
         access_router,
+        audit_router,
     ):
         app.include_router(router)
 

@@ -260,6 +260,9 @@ MATRIX: dict[str, Line] = {
         request=body(lambda s: {"role": "grades", "region": "53", "name": "GRADeS Bretagne"}),
     ),
     "DELETE /api/v1/tokens/{token_id}": Line(vendor=403, ars=403, grades=403, national=204),
+    "GET /api/v1/audit": Line(
+        vendor=(403, 403), ars=(200, 404), grades=(403, 403), national=(200, 200), request=region
+    ),
 }
 
 APP = create_app()

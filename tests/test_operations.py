@@ -66,3 +66,39 @@ async def test_an_establishment_with_extracts_cannot_be_deleted(client, factory,
             await session.execute(
                 text("DELETE FROM establishment WHERE finess = :f"), {"f": finess}
             )
+
+
+async def test_audit_trail_is_readable_by_national_and_scoped_for_an_ars(client, factory):
+    admin = await factory.token("national")
+    await client.post(
+        "/api/v1/establishments",
+        json={
+            "finess": "750712184",
+            "name": "EHPAD",
+            "legal_entity_finess": "750712192",
+            "department": "75",
+            "category_code": "500",
+        },
+        headers={**admin, "X-Request-ID": "req-audit-1"},
+    )
+    await client.post(
+        "/api/v1/vendors", json={"siren": "732829320", "name": "Éditeur"}, headers=admin
+    )
+    everything = (await client.get("/api/v1/audit", params={"limit": 5}, headers=admin)).json()
+    actions = [e["action"] for e in everything["items"]]
+    assert actions[:2] == ["vendor.create", "establishment.create"]  # newest first
+    created = everything["items"][1]
+    assert (created["object_id"], created["region"], created["request_id"]) == (
+        "750712184",
+        "11",
+        "req-audit-1",
+    )
+    ars = await factory.token("ars", region="11")
+    mine = (await client.get("/api/v1/audit", headers=ars)).json()["items"]
+    assert {e["region"] for e in mine} == {"11"}
+    assert "vendor.create" not in {e["action"] for e in mine}  # not a regional write
+    assert (
+        await client.get("/api/v1/audit", params={"region": "84"}, headers=ars)
+    ).status_code == 404
+    grades = await factory.token("grades", region="11")
+    assert (await client.get("/api/v1/audit", headers=grades)).status_code == 403

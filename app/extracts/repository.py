@@ -121,7 +121,8 @@ STAGING_COLUMNS = (
 # One statement: upsert the current measurements, move each establishment's latest pointer,
 # and append a revision for each row that really changed. Identical re-sends and frozen
 # periods are filtered under the row lock, so two concurrent senders still get unique,
-# consecutive revision numbers.
+# consecutive revision numbers. Rows are locked in key order: two batches sharing periods in
+# different orders would otherwise deadlock (and one of them fail).
 _UPSERT = f"""
 WITH upserted AS (
     INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
@@ -129,6 +130,7 @@ WITH upserted AS (
     SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, now(),
            s.warnings, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
     FROM extract_staging s
+    ORDER BY s.finess, s.period_start
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
         first_window = EXCLUDED.first_window, vendor_siren = EXCLUDED.vendor_siren,

@@ -251,7 +251,8 @@ async def usage_contexts(
 
 # One statement: upsert the current month of each pilot, skipping identical re-sends under
 # the row lock, and append a revision for each row that changed, so concurrent senders get
-# unique consecutive revisions.
+# unique consecutive revisions. Rows are locked in key order, so that two batches sharing
+# months never deadlock.
 _UPSERT = f"""
 WITH batch AS (
     SELECT * FROM unnest($1::int[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
@@ -260,6 +261,7 @@ WITH batch AS (
     INSERT INTO pilot_usage AS u (application_id, month, revision, vendor_siren, sender_role,
                                   token_id, received_at, {_COUNTS})
     SELECT b.application_id, b.month, 1, $7, $8, $9, now(), {_COUNTS} FROM batch b
+    ORDER BY b.application_id, b.month
     ON CONFLICT (application_id, month) DO UPDATE SET
         revision = u.revision + 1, vendor_siren = EXCLUDED.vendor_siren,
         sender_role = EXCLUDED.sender_role, token_id = EXCLUDED.token_id,
