@@ -13,7 +13,6 @@ from datetime import date
 import httpx
 import pytest
 import schemathesis
-from hypothesis import assume
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -149,7 +148,6 @@ def test_every_operation_answers_by_its_contract_for_every_role(case, role, worl
 
 
 def call_and_validate(case: schemathesis.Case, role: str, world: World) -> None:
-    assume(not dashboards_month_of_year_zero(case))
     parameters = case.path_parameters or {}
     token_id = str(parameters.get("token_id", ""))
     if token_id.isdigit() and int(token_id) in world.token_ids:
@@ -161,12 +159,3 @@ def call_and_validate(case: schemathesis.Case, role: str, world: World) -> None:
             if name in world.path_values:
                 parameters[name] = world.path_values[name]
     case.call_and_validate(app=APP, headers=dict(world.headers[role]), checks=CHECKS)
-
-
-def dashboards_month_of_year_zero(case: schemathesis.Case) -> bool:
-    """A known bug of app/dashboards (reported, owned elsewhere): `from` or `to` in year 0000
-    passes the dashboards' month pattern, then /dashboards/monthly fails (500) computing its
-    range. Remove this filter once the dashboards use app.queries.MONTH_PATTERN."""
-    return case.path.startswith("/api/v1/dashboards/") and any(
-        str((case.query or {}).get(name, "")).startswith("0000") for name in ("from", "to")
-    )

@@ -37,6 +37,7 @@ from app.dashboards.schemas import (
 )
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
+from app.queries import MONTH_PATTERN
 from app.referential.geography import DEPARTMENTS, REGIONS
 from app.schemas import Page
 
@@ -49,7 +50,6 @@ _CACHED = {
     404: _PROBLEM,
     422: _PROBLEM,
 }
-_MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 CACHE_CONTROL = "private, max-age=60"
 
 
@@ -66,8 +66,8 @@ def dashboard_filters(
     ] = None,
     vendor: Annotated[str | None, Query(pattern=r"^\d{9}$", description="vendor SIREN")] = None,
     project: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    from_: Annotated[str | None, Query(alias="from", pattern=_MONTH)] = None,
-    to: Annotated[str | None, Query(pattern=_MONTH)] = None,
+    from_: Annotated[str | None, Query(alias="from", pattern=MONTH_PATTERN)] = None,
+    to: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
 ) -> Filters:
     if region is not None and region not in REGIONS:
         raise Invalid("Unknown region.", [FieldError("region", "unknown_region", region)])
