@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -104,6 +105,38 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
+
+
+async def send_problem(
+    send: Any,
+    scope: dict,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    errors: list[FieldError] | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """The same problem+json as `problem`, sent by an ASGI middleware (before any route)."""
+    body = orjson.dumps(
+        {
+            "type": f"urn:esms-usage:problem:{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope["path"],
+            "request_id": scope.get("state", {}).get("request_id"),
+            "errors": [e.as_dict() for e in errors or []],
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM_JSON.encode()), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _pydantic_field(loc: tuple[Any, ...]) -> str:

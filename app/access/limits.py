@@ -7,62 +7,22 @@ every server process enforces the same limit; a lost counter only forgives a min
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import time
 
-import orjson
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access.principal import bearer_token_hash
 from app.config import get_settings
 from app.db import get_database
-from app.errors import DomainError, FieldError, TooLarge
+from app.errors import DomainError, FieldError, TooLarge, send_problem
 
 WINDOW_SECONDS = 60
 
 
 class BodyTimeout(DomainError):
     status, title, code = 400, "Bad request", "body_timeout"
-
-
-def _token_hash(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
-            if kind.lower() == "bearer" and token.strip():
-                return hashlib.sha256(token.strip().encode()).hexdigest()
-    return None
-
-
-async def _send_problem(
-    send: Send,
-    scope: Scope,
-    status: int,
-    title: str,
-    detail: str,
-    code: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = orjson.dumps(
-        {
-            "type": f"urn:esms-usage:problem:{code}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope["path"],
-            "request_id": scope.get("state", {}).get("request_id"),
-            "errors": [],
-        }
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/problem+json"), *(headers or [])],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
@@ -80,7 +40,7 @@ class BodyLimitMiddleware:
         limit = settings.max_body_bytes
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _send_problem(
+                await send_problem(
                     send,
                     scope,
                     413,
@@ -120,7 +80,7 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = _token_hash(scope) if scope["type"] == "http" else None
+        token = bearer_token_hash(scope) if scope["type"] == "http" else None
         if token is None:
             await self.app(scope, receive, send)
             return
@@ -146,14 +106,14 @@ class RateLimitMiddleware:
                 )
         if count > limit:
             retry = str(max(1, math.ceil(window + WINDOW_SECONDS - now)))
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 429,
                 "Too many requests",
                 f"At most {limit} requests per minute per token; retry in {retry} s.",
                 "rate_limited",
-                [(b"retry-after", retry.encode())],
+                headers=[(b"retry-after", retry.encode())],
             )
             return
         await self.app(scope, receive, send)

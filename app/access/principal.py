@@ -47,5 +47,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token_hash(scope: dict) -> str | None:
+    """The hash of the bearer token of an ASGI request, for the layers that run before
+    authentication (rate limit, Idempotency-Key); None without one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and token.strip():
+                return hash_token(token.strip())
+    return None
+
+
 # Writes made by the operator's command line (imports, demo data), for the audit trail.
 COMMAND_LINE = Principal(None, Role.NATIONAL, name="esms-usage command line")

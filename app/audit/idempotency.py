@@ -17,12 +17,12 @@ import logging
 import random
 import time
 
-import orjson
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access.principal import bearer_token_hash
 from app.db import get_database
-from app.errors import FieldError
+from app.errors import FieldError, send_problem
 
 REPLAY_HEADER = "Idempotent-Replayed"
 KEPT = "48 hours"
@@ -39,45 +39,11 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def caller_of(scope: Scope) -> str | None:
-    """The caller's token, hashed: keys never collide between callers."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
-            if kind.lower() == "bearer" and token.strip():
-                return hashlib.sha256(token.strip().encode()).hexdigest()
-    return None
-
-
 def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
         if name == wanted:
             return value.decode("latin-1")
     return None
-
-
-async def _problem(
-    send: Send, scope: Scope, status: int, title: str, detail: str, errors: list[FieldError]
-) -> None:
-    body = orjson.dumps(
-        {
-            "type": f"urn:esms-usage:problem:{errors[0].code if errors else 'conflict'}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope["path"],
-            "request_id": scope.get("state", {}).get("request_id"),
-            "errors": [e.as_dict() for e in errors],
-        }
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/problem+json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class IdempotencyMiddleware:
@@ -86,17 +52,18 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        caller = caller_of(scope) if key is not None else None
+        caller = bearer_token_hash(scope) if key is not None else None
         if key is None or scope["method"] != "POST" or caller is None:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= 200:
-            await _problem(
+            await send_problem(
                 send,
                 scope,
                 422,
                 "Invalid request",
                 "Idempotency-Key: 1 to 200 characters.",
+                "invalid",
                 [FieldError("Idempotency-Key", "invalid", "1 to 200 characters")],
             )
             return
@@ -150,21 +117,23 @@ class IdempotencyMiddleware:
                 ).first()
         if stored is not None:
             if stored.request_hash != fingerprint:
-                await _problem(
+                await send_problem(
                     send,
                     scope,
                     422,
                     "Invalid request",
                     "This Idempotency-Key was already used with another request.",
+                    "reused",
                     [FieldError("Idempotency-Key", "reused", "use a new key for a new request")],
                 )
             elif stored.status_code == 0:
-                await _problem(
+                await send_problem(
                     send,
                     scope,
                     409,
                     "Conflict",
                     "A request with this Idempotency-Key is still being processed; retry later.",
+                    "in_progress",
                     [
                         FieldError(
                             "Idempotency-Key",
