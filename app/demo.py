@@ -23,6 +23,7 @@ from app.access.repository import create_token
 from app.audit import service as audit
 from app.campaigns import current_campaign
 from app.clock import Month
+from app.dashboards import rollup
 from app.db import Database, raw_connection
 from app.extracts.models import COUNT_FIELDS
 from app.projects.funding import EstablishmentLine, compute_funding, guichet
@@ -267,6 +268,7 @@ async def load_demo(
         vendor_token = await create_token(
             session, Role.VENDOR, vendor_siren=vendors[0], name=f"démo {VENDOR_NAMES[0]}"
         )
+    await rollup.refresh_stale(database)  # the dashboards' rollups, ready for the first read
     return "\n".join(
         [
             f"esms-usage: demo loaded: {report.created} establishments, {len(ids)} projects, "

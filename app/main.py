@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.config import get_settings
+from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
@@ -78,9 +80,17 @@ def create_app(database: Database | None = None) -> FastAPI:
         owned = database is None
         db = database or Database(make_engine(resolve_database_url(), get_settings().db_pool_size))
         set_database(db)
+        every = get_settings().rollup_refresh_seconds
+        refresher = (
+            asyncio.create_task(rollup.keep_fresh(db, every)) if owned and every > 0 else None
+        )
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             if owned:
                 await db.dispose()
             set_database(None)

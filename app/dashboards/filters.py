@@ -7,6 +7,7 @@ from typing import Any
 
 from app.access.principal import Principal, Role
 from app.clock import Month
+from app.referential.geography import DEPARTMENTS
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,22 @@ def scope_sql(principal: Principal, filters: Filters) -> tuple[str, dict[str, An
             clauses.append(f"{column} = :{name}")
             params[name] = value
     return (" AND ".join(clauses) or "true"), params
+
+
+def rollup_scope(principal: Principal, filters: Filters) -> str | None:
+    """The rollup scope that answers these filters for this caller, or None when only the
+    live aggregate can (category, vendor or project filters; a vendor's own scope)."""
+    if filters.category or filters.vendor or filters.project or principal.role is Role.VENDOR:
+        return None
+    region = filters.region
+    if filters.department:
+        home = DEPARTMENTS[filters.department].region_code
+        visible = principal.role is Role.NATIONAL or principal.region_code == home
+        if (region and region != home) or not visible:
+            return None  # the live aggregate answers (an empty or cross-region scope)
+        return f"D:{filters.department}"
+    if region:
+        return f"R:{region}"
+    if principal.role is Role.NATIONAL:
+        return "N"
+    return f"A:{principal.region_code}"

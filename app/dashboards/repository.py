@@ -23,7 +23,7 @@ LEFT JOIN project p ON p.id = pe.project_id
 """
 
 
-def _met(alias: str, code: str) -> str:
+def met_sql(alias: str, code: str) -> str:
     numerator, denominator = RATES[code]
     return (
         f"({alias}.{denominator} > 0 AND "
@@ -31,20 +31,26 @@ def _met(alias: str, code: str) -> str:
     )
 
 
-def _all_met(alias: str) -> str:
-    return "(" + " AND ".join(_met(alias, code) for code in RATES) + ")"
+def all_met_sql(alias: str) -> str:
+    return "(" + " AND ".join(met_sql(alias, code) for code in RATES) + ")"
 
 
-def _rate(alias: str, code: str) -> str:
+def rate_sql(alias: str, code: str) -> str:
     numerator, denominator = RATES[code]
     return f"({alias}.{numerator} * 100)::float8 / NULLIF({alias}.{denominator}, 0)"
+
+
+def quartiles_sql(alias: str, code: str) -> str:
+    return (
+        f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY {rate_sql(alias, code)})"
+    )
 
 
 def target_params(targets: dict[str, Decimal]) -> dict[str, Decimal]:
     return {f"t_{code}": targets[code] for code in RATES}
 
 
-async def _all(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+async def fetch_all(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
     return list((await session.execute(text(sql), params)).mappings())
 
 
@@ -55,12 +61,12 @@ async def summary(session: AsyncSession, scope: str, params: dict[str, Any]) -> 
            count(DISTINCT pe.project_id) AS projects,
            count(l.finess) AS reporting,
            count(l.finess) FILTER (WHERE l.period_end = :last) AS reported_last_month,
-           count(l.finess) FILTER (WHERE {_all_met("l")}) AS meeting_all_targets
+           count(l.finess) FILTER (WHERE {all_met_sql("l")}) AS meeting_all_targets
     {_FROM}
     LEFT JOIN latest_measurement l ON l.finess = e.finess
     WHERE {scope}
     """
-    return dict((await _all(session, sql, params))[0])
+    return dict((await fetch_all(session, sql, params))[0])
 
 
 async def monthly(
@@ -68,22 +74,19 @@ async def monthly(
 ) -> list[Any]:
     """Per month (the last month of each measured period): who reported, how many meet each
     target and all of them, and the quartiles of each rate."""
-    met = ",\n".join(f"count(*) FILTER (WHERE {_met('m', c)}) AS {c}_met" for c in RATES)
-    quartiles = ",\n".join(
-        f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY {_rate('m', c)}) AS {c}_q"
-        for c in RATES
-    )
+    met = ",\n".join(f"count(*) FILTER (WHERE {met_sql('m', c)}) AS {c}_met" for c in RATES)
+    quartiles = ",\n".join(f"{quartiles_sql('m', c)} AS {c}_q" for c in RATES)
     sql = f"""
     WITH scoped AS (SELECT DISTINCT e.finess {_FROM} WHERE {scope})
     SELECT m.period_end AS month, count(*) AS reporting,
-           count(*) FILTER (WHERE {_all_met("m")}) AS all_met,
+           count(*) FILTER (WHERE {all_met_sql("m")}) AS all_met,
            {met},
            {quartiles}
     FROM measurement m JOIN scoped s ON s.finess = m.finess
     WHERE NOT m.withdrawn AND m.period_end BETWEEN :start AND :end
     GROUP BY m.period_end ORDER BY m.period_end
     """
-    return await _all(session, sql, params | {"start": start, "end": end})
+    return await fetch_all(session, sql, params | {"start": start, "end": end})
 
 
 # by -> (group key, label)
@@ -104,7 +107,7 @@ async def breakdown(
            count(*) AS establishments,
            count(pe.project_id) AS in_projects,
            count(l.finess) FILTER (WHERE l.period_end = :last) AS reported_last_month,
-           count(l.finess) FILTER (WHERE {_all_met("l")}) AS meeting_all_targets
+           count(l.finess) FILTER (WHERE {all_met_sql("l")}) AS meeting_all_targets
     {_FROM}
     LEFT JOIN latest_measurement l ON l.finess = e.finess
     LEFT JOIN region r ON r.code = e.region_code
@@ -114,7 +117,7 @@ async def breakdown(
     GROUP BY {column}
     ORDER BY {column} NULLS LAST
     """
-    return await _all(session, sql, params)
+    return await fetch_all(session, sql, params)
 
 
 async def missing_reports(
@@ -132,7 +135,7 @@ async def missing_reports(
     ORDER BY e.finess
     LIMIT :limit OFFSET :offset
     """
-    rows = await _all(session, sql, params | {"limit": limit, "offset": offset})
+    rows = await fetch_all(session, sql, params | {"limit": limit, "offset": offset})
     total = rows[0]["total"] if rows else 0
     if not rows and offset:
         count_sql = f"""SELECT count(*) {_FROM} LEFT JOIN latest_measurement l
@@ -144,7 +147,7 @@ async def missing_reports(
 
 async def project_ids(session: AsyncSession, scope: str, params: dict[str, Any]) -> list[int]:
     sql = f"SELECT DISTINCT pe.project_id {_FROM} WHERE {scope} AND pe.project_id IS NOT NULL"
-    return [r["project_id"] for r in await _all(session, sql, params)]
+    return [r["project_id"] for r in await fetch_all(session, sql, params)]
 
 
 async def data_version(session: AsyncSession) -> int:
@@ -178,24 +181,24 @@ async def store(
     )
 
 
-async def project_figures(
-    session: AsyncSession, scope: str, params: dict[str, Any], deadline: date
-) -> list[Any]:
-    """Per balance status: projects, and the funding committed, advanced, payable, to recover
-    and paid, for the projects of the scope.
+def project_figures_sql(projects: str, by_scope: bool = False) -> str:
+    """Per balance status (and per scope when `by_scope`): projects, and the funding
+    committed, advanced, payable, to recover and paid, of the projects that the query
+    `projects` selects (columns id, total, and scope when `by_scope`).
 
     This is the set-based twin of `app.projects.balance.compliance` (same status order, same
     balance due) for whole regions at once; a test holds the two to the same figures.
     """
-    sql = f"""
-    WITH projects AS (
-        SELECT DISTINCT p.id, p.total {_FROM} WHERE {scope} AND p.id IS NOT NULL
-    ), establishments AS (
+    scope = "scope, " if by_scope else ""
+    return f"""
+    WITH projects AS ({projects}),
+    ids AS (SELECT DISTINCT id FROM projects),
+    establishments AS (
         SELECT pe.project_id,
                bool_or(l.finess IS NOT NULL) AS measured,
-               bool_and(l.finess IS NOT NULL AND {_all_met("l")}) AS met
+               bool_and(l.finess IS NOT NULL AND {all_met_sql("l")}) AS met
         FROM project_establishment pe
-        JOIN projects pr ON pr.id = pe.project_id
+        JOIN ids ON ids.id = pe.project_id
         LEFT JOIN latest_measurement l ON l.finess = pe.finess
         GROUP BY pe.project_id
     ), events AS (
@@ -207,10 +210,11 @@ async def project_figures(
                bool_or(ev.type = 'balance_decision') AS decided,
                bool_or(ev.type = 'balance_paid') AS paid,
                coalesce(sum(ev.amount) FILTER (WHERE ev.type = 'balance_paid'), 0) AS paid_amount
-        FROM project_event ev JOIN projects pr ON pr.id = ev.project_id
+        FROM project_event ev JOIN ids ON ids.id = ev.project_id
         GROUP BY ev.project_id
     ), standing AS (
-        SELECT pr.total, ev.notified_on, coalesce(ev.advanced, 0) AS advanced,
+        SELECT {"pr.scope, " if by_scope else ""}pr.total, ev.notified_on,
+               coalesce(ev.advanced, 0) AS advanced,
                coalesce(ev.paid_amount, 0) AS paid_amount,
                coalesce(es.met, false) AND ev.declared IS NOT NULL AS qualifies,
                coalesce(ev.decided, false) AS decided,
@@ -224,13 +228,20 @@ async def project_figures(
         LEFT JOIN establishments es ON es.project_id = pr.id
         LEFT JOIN events ev ON ev.project_id = pr.id
     )
-    SELECT status, count(*) AS projects,
+    SELECT {scope}status, count(*) AS projects,
            coalesce(sum(total) FILTER (WHERE notified_on < :deadline), 0) AS committed,
            sum(advanced) AS advanced,
            coalesce(sum(due) FILTER (WHERE qualifies AND NOT decided AND due >= 0), 0) AS payable,
            coalesce(-sum(due) FILTER (WHERE qualifies AND NOT decided AND due < 0), 0)
                AS to_recover,
            sum(paid_amount) AS balance_paid
-    FROM standing GROUP BY status
+    FROM standing GROUP BY {scope}status
     """
-    return await _all(session, sql, params | {"deadline": deadline})
+
+
+async def project_figures(
+    session: AsyncSession, scope: str, params: dict[str, Any], deadline: date
+) -> list[Any]:
+    """`project_figures_sql` for the projects of the scope."""
+    projects = f"SELECT DISTINCT p.id, p.total {_FROM} WHERE {scope} AND p.id IS NOT NULL"
+    return await fetch_all(session, project_figures_sql(projects), params | {"deadline": deadline})

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal, Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
-from app.dashboards import repository
-from app.dashboards.filters import Filters, scope_sql
+from app.dashboards import repository, rollup
+from app.dashboards.filters import Filters, rollup_scope, scope_sql
 from app.dashboards.schemas import (
     Breakdown,
     BreakdownRow,
@@ -121,14 +121,16 @@ def funding_totals(items: list[ProjectStanding], envelope: Decimal) -> FundingTo
 async def summary(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> DashboardSummary:
-    scope, params = _params(principal, filters)
-    counts = await repository.summary(session, scope, params)
-    by_status = {
-        row["status"]: row
-        for row in await repository.project_figures(
+    rolled = rollup_scope(principal, filters)
+    if rolled is not None:
+        counts, figures = await rollup.summary(session, rolled, rollup.current_basis())
+    else:
+        scope, params = _params(principal, filters)
+        counts = await repository.summary(session, scope, params)
+        figures = await repository.project_figures(
             session, scope, params, current_campaign().engagement_deadline
         )
-    }
+    by_status = {row["status"]: row for row in figures}
 
     def total(name: str) -> Decimal:
         return sum((Decimal(row[name]) for row in by_status.values()), ZERO)
@@ -181,8 +183,13 @@ async def _pilots(
 async def monthly(session: AsyncSession, principal: Principal, filters: Filters) -> MonthlySeries:
     end = filters.end or last_completed_month()
     start = filters.start or end.plus(1 - DEFAULT_MONTHS)
-    scope, params = _params(principal, filters)
-    rows = await repository.monthly(session, scope, params, start.first_day, end.first_day)
+    rolled = rollup_scope(principal, filters)
+    if rolled is not None:
+        basis = rollup.current_basis()
+        rows = await rollup.monthly(session, rolled, basis, start.first_day, end.first_day)
+    else:
+        scope, params = _params(principal, filters)
+        rows = await repository.monthly(session, scope, params, start.first_day, end.first_day)
     items = []
     for row in rows:
         reporting = row["reporting"]

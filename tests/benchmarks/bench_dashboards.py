@@ -6,8 +6,11 @@ What it measures (p50 and p95 over `--requests` requests each)
     - the national dashboard (the same two endpoints) as the national team;
     - one project's compliance (`/api/v1/projects/{id}/compliance`, projects drawn at random);
     - the ARS monthly report export (`/api/v1/reports/monthly?format=xlsx`) of that region.
-    Each dashboard is measured cold (computed: a throw-away query parameter makes every
-    request a cache miss) and warm (the answer cache of the data version), and, in the same
+    Each dashboard is measured cold (a throw-away query parameter makes every request a miss
+    of the answer cache: the answer is computed from the rollups), warm (the answer cache of
+    the data version), and after a write (one measurement of the region rewritten before each
+    request, so the rollups of that month and the current figures are recomputed first; the
+    server's background refresh is off, so the reader pays for it). In the same
     run, the hand-written SQL that answers the region's monthly dashboard is timed directly
     with asyncpg, with the ratio API (cold) / SQL.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import tempfile
@@ -118,6 +122,38 @@ async def measure(client, url, params, headers, count, cold: bool) -> list[float
     return samples
 
 
+async def after_write(client, url, path, params, headers, count, region) -> list[float]:
+    """The first read after a write: each sample rewrites one measurement of the region's
+    last month (as a revision would, marking that month and the current figures stale) and
+    then reads, so the read waits for the rollups' recomputation."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT l.finess, l.period_start FROM latest_measurement l "
+            "JOIN establishment e ON e.finess = l.finess WHERE e.region_code = $1 LIMIT $2",
+            region,
+            count,
+        )
+        samples = []
+        for index, row in enumerate(rows):
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE measurement SET received_at = now() "
+                    "WHERE finess = $1 AND period_start = $2",
+                    row["finess"],
+                    row["period_start"],
+                )
+                await conn.execute(
+                    "UPDATE latest_measurement SET received_at = now() WHERE finess = $1",
+                    row["finess"],
+                )
+            extra = {"nocache": f"write-{index}"}
+            samples.append(await timed(client, path, params | extra, headers))
+        return samples
+    finally:
+        await conn.close()
+
+
 async def prepare(url: str, args) -> tuple[str, int, dict[str, str], list[int]]:
     database = Database(make_engine(url.replace("postgresql://", "postgresql+asyncpg://")))
     try:
@@ -151,6 +187,8 @@ async def run(args, workdir: Path) -> str:
     end = Month.current().plus(-1)
     months = {"from": str(end.plus(-35)), "to": str(end)}
     port = free_port()
+    # No background refresh: a read right after a write pays for the recomputation.
+    os.environ["ESMS_ROLLUP_REFRESH_SECONDS"] = "0"
     server = start_server(url, port, workdir / "server.log")
     lines = [
         f"dashboard benchmark: {args.establishments} establishments, {len(ids)} projects, "
@@ -171,6 +209,14 @@ async def run(args, workdir: Path) -> str:
                     for cold in (True, False):
                         key = (scope, name, "cold" if cold else "warm")
                         results[key] = await measure(client, path, params, headers, n, cold)
+            for scope, headers in (("region", ars), ("national", national)):
+                for name, path, params in (
+                    ("summary", "/api/v1/dashboards/summary", {}),
+                    ("monthly", "/api/v1/dashboards/monthly", months),
+                ):
+                    results[(scope, name, "after a write")] = await after_write(
+                        client, url, path, params, headers, max(n // 3, 5), region
+                    )
             compliance = []
             for _ in range(max(n, 100)):
                 pid = random.choice(ids)

@@ -1,0 +1,289 @@
+"""The dashboards' rollups: the national, region and département scopes read one row per
+scope (and month) instead of aggregating every establishment and measurement.
+
+- `monthly_rollup`: per scope and month, who reported, how many meet each target and all of
+  them, and the quartiles of each rate. Triggers (migration 0006) append the months a write
+  touches to `rollup_stale`, in the write's own transaction; before a read those months, and
+  only them, are recomputed set-based.
+- `summary_rollup` and `status_rollup`: per scope, the current counts and the projects and
+  funding by balance status. Any write to their sources appends to `summary_stale`; they are
+  recomputed whole (one pass for every scope) before the next read.
+
+A read never sees figures older than the data. Each server process also refreshes in the
+background (`keep_fresh`), so readers seldom wait for a recomputation.
+
+Refreshes are serialized by an advisory lock and run in READ COMMITTED: the marks are taken
+(deleted) by a first statement and the figures recomputed by later ones, which see at least
+every write whose mark was taken; marks committed in between stay for the next refresh.
+
+Scopes: `N` national, `R:84` the establishments of region 84, `A:84` what an ARS or GRADeS
+of region 84 sees (its establishments and those of its projects), `D:69` a département.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.campaigns import current_campaign
+from app.clock import Month
+from app.dashboards.repository import (
+    all_met_sql,
+    fetch_all,
+    met_sql,
+    project_figures_sql,
+    quartiles_sql,
+    target_params,
+)
+from app.db import Database
+from app.indicators.rules import RATES
+
+log = logging.getLogger("esms.rollup")
+
+REFRESH_LOCK = 0x45534D53  # pg_advisory_xact_lock key of rollup refreshes
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What the figures depend on besides the data: the campaign's targets and engagement
+    deadline, and the last completed month."""
+
+    targets: dict[str, Decimal]
+    deadline: date
+    last: date
+
+    @property
+    def key(self) -> str:
+        goals = ",".join(f"{code}={self.targets[code]}" for code in RATES)
+        return f"{goals};deadline={self.deadline}"
+
+    def params(self) -> dict[str, Any]:
+        return target_params(self.targets) | {
+            "targets": self.key,
+            "deadline": self.deadline,
+            "last": self.last,
+        }
+
+
+def current_basis() -> Basis:
+    campaign = current_campaign()
+    return Basis(
+        dict(campaign.targets), campaign.engagement_deadline, Month.current().plus(-1).first_day
+    )
+
+
+def _scopes(region: str, department: str, project_region: str) -> str:
+    """The scopes an establishment counts in: national, its region, its département, its
+    region's ARS and, when its project belongs to another region, that region's ARS."""
+    return f"""CROSS JOIN LATERAL (VALUES ('N'), ('R:' || {region}), ('D:' || {department}),
+    ('A:' || {region}),
+    (CASE WHEN {project_region} <> {region} THEN 'A:' || {project_region} END)) AS s (scope)"""
+
+
+_GROUP_SCOPES = _scopes("g.region_code", "g.department", "g.project_region")
+
+_MONTHLY_COLUMNS = ", ".join(
+    ["reporting", "all_met"] + [f"{c}_met" for c in RATES] + [f"{c}_q" for c in RATES]
+)
+
+_REFRESH_MONTHS = f"""
+INSERT INTO monthly_rollup (scope, month, targets, {_MONTHLY_COLUMNS})
+SELECT s.scope, m.period_end, :targets, count(*),
+       count(*) FILTER (WHERE {all_met_sql("m")}),
+       {", ".join(f"count(*) FILTER (WHERE {met_sql('m', c)})" for c in RATES)},
+       {", ".join(quartiles_sql("m", c) for c in RATES)}
+FROM measurement m JOIN establishment e ON e.finess = m.finess
+LEFT JOIN project_establishment pe ON pe.finess = m.finess
+LEFT JOIN project p ON p.id = pe.project_id
+{_scopes("e.region_code", "e.department", "p.region_code")}
+WHERE NOT m.withdrawn AND m.period_end = ANY(:months) AND s.scope IS NOT NULL
+GROUP BY s.scope, m.period_end
+"""
+
+_COUNTS = (
+    "establishments",
+    "in_projects",
+    "reporting",
+    "reported_last_month",
+    "meeting_all_targets",
+)
+
+# Establishments are first grouped by what decides their scopes: counts add up.
+_REFRESH_COUNTS = f"""
+WITH g AS (
+    SELECT e.region_code, e.department, p.region_code AS project_region,
+           count(*) AS establishments, count(pe.project_id) AS in_projects,
+           count(l.finess) AS reporting,
+           count(l.finess) FILTER (WHERE l.period_end = :last) AS reported_last_month,
+           count(l.finess) FILTER (WHERE {all_met_sql("l")}) AS meeting_all_targets
+    FROM establishment e
+    LEFT JOIN project_establishment pe ON pe.finess = e.finess
+    LEFT JOIN project p ON p.id = pe.project_id
+    LEFT JOIN latest_measurement l ON l.finess = e.finess
+    GROUP BY 1, 2, 3
+)
+INSERT INTO summary_rollup (scope, targets, last_month, {", ".join(_COUNTS)})
+SELECT s.scope, :targets, :last, {", ".join(f"sum({c})" for c in _COUNTS)}
+FROM g {_GROUP_SCOPES}
+WHERE s.scope IS NOT NULL
+GROUP BY s.scope
+"""
+
+_MONEY = ("committed", "advanced", "payable", "to_recover", "balance_paid")
+
+# Each project counts once in every scope one of its establishments counts in.
+_REFRESH_STATUSES = f"""
+INSERT INTO status_rollup (scope, status, projects, {", ".join(_MONEY)})
+{
+    project_figures_sql(
+        f'''SELECT DISTINCT g.id, g.total, s.scope FROM (
+            SELECT DISTINCT p.id, p.total, e.region_code, e.department,
+                   p.region_code AS project_region
+            FROM project p JOIN project_establishment pe ON pe.project_id = p.id
+            JOIN establishment e ON e.finess = pe.finess
+        ) AS g {_GROUP_SCOPES}
+        WHERE s.scope IS NOT NULL''',
+        by_scope=True,
+    )
+}
+"""
+
+
+async def _lock(session: AsyncSession) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": REFRESH_LOCK})
+    # A national month sorts about 200 000 rates per quartile: in memory, not on disk.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+async def _exists(session: AsyncSession, sql: str, params: dict[str, Any]) -> bool:
+    return (await session.execute(text(f"SELECT EXISTS ({sql})"), params)).scalar_one()
+
+
+async def months_stale(session: AsyncSession, basis: Basis) -> bool:
+    return await _exists(
+        session,
+        # every scope of a month is written at once: the national rows tell the targets
+        "SELECT 1 FROM rollup_stale UNION ALL "
+        "SELECT 1 FROM monthly_rollup WHERE scope = 'N' AND targets <> :targets",
+        {"targets": basis.key},
+    )
+
+
+async def summary_stale(session: AsyncSession, basis: Basis) -> bool:
+    # The national row is always written: without it, nothing was computed yet.
+    return await _exists(
+        session,
+        "SELECT 1 FROM summary_stale UNION ALL SELECT 1 WHERE NOT EXISTS ("
+        "SELECT 1 FROM summary_rollup WHERE scope = 'N' AND targets = :targets "
+        "AND last_month = :last)",
+        {"targets": basis.key, "last": basis.last},
+    )
+
+
+async def refresh_months(session: AsyncSession, basis: Basis) -> list[date]:
+    """Recompute the stale months (every month when the targets changed); those months."""
+    await _lock(session)
+    marked = await session.execute(text("DELETE FROM rollup_stale RETURNING month"))
+    months = {row.month for row in marked}
+    if await _exists(
+        session, "SELECT 1 FROM monthly_rollup WHERE targets <> :targets", {"targets": basis.key}
+    ):
+        await session.execute(text("DELETE FROM monthly_rollup"))
+        every = await session.execute(text("SELECT DISTINCT period_end FROM measurement"))
+        months |= {row.period_end for row in every}
+    ordered = sorted(months)
+    if ordered:
+        await session.execute(
+            text("DELETE FROM monthly_rollup WHERE month = ANY(:months)"), {"months": ordered}
+        )
+        await session.execute(text(_REFRESH_MONTHS), basis.params() | {"months": ordered})
+    return ordered
+
+
+async def refresh_summary(session: AsyncSession, basis: Basis) -> None:
+    """Recompute the current figures of every scope."""
+    await _lock(session)
+    await session.execute(text("DELETE FROM summary_stale"))
+    await session.execute(text("DELETE FROM summary_rollup"))
+    await session.execute(text("DELETE FROM status_rollup"))
+    params = basis.params()
+    await session.execute(text(_REFRESH_COUNTS), params)
+    await session.execute(
+        text(
+            f"INSERT INTO summary_rollup (scope, targets, last_month, {', '.join(_COUNTS)}) "
+            "VALUES ('N', :targets, :last, 0, 0, 0, 0, 0) ON CONFLICT (scope) DO NOTHING"
+        ),
+        params,
+    )
+    await session.execute(text(_REFRESH_STATUSES), params)
+
+
+async def monthly(
+    session: AsyncSession, scope: str, basis: Basis, start: date, end: date
+) -> list[Any]:
+    """The rows of `repository.monthly` for a rollup scope, fresh."""
+    if await months_stale(session, basis):
+        await refresh_months(session, basis)
+    sql = f"""
+    SELECT month, {_MONTHLY_COLUMNS} FROM monthly_rollup
+    WHERE scope = :scope AND month BETWEEN :start AND :end AND targets = :targets
+    ORDER BY month
+    """
+    params = {"scope": scope, "start": start, "end": end, "targets": basis.key}
+    return await fetch_all(session, sql, params)
+
+
+async def summary(
+    session: AsyncSession, scope: str, basis: Basis
+) -> tuple[dict[str, Any], list[Any]]:
+    """What `repository.summary` and `repository.project_figures` answer for a rollup
+    scope, fresh: the counts, and the rows by balance status."""
+    if await summary_stale(session, basis):
+        await refresh_summary(session, basis)
+    counts = await fetch_all(
+        session,
+        f"SELECT {', '.join(_COUNTS)} FROM summary_rollup WHERE scope = :scope",
+        {"scope": scope},
+    )
+    statuses = await fetch_all(
+        session,
+        f"SELECT status, projects, {', '.join(_MONEY)} FROM status_rollup WHERE scope = :scope",
+        {"scope": scope},
+    )
+    figures = dict(counts[0]) if counts else dict.fromkeys(_COUNTS, 0)
+    figures["projects"] = sum(row["projects"] for row in statuses)
+    return figures, statuses
+
+
+async def refresh_stale(database: Database) -> list[str]:
+    """Refresh whatever is stale, in its own transaction (the background task of each
+    server process); what was refreshed."""
+    basis = current_basis()
+    done: list[str] = []
+    async with database.sessions() as session, session.begin():
+        if await months_stale(session, basis):
+            done += [str(Month.of(m)) for m in await refresh_months(session, basis)]
+        if await summary_stale(session, basis):
+            await refresh_summary(session, basis)
+            done.append("summary")
+    return done
+
+
+async def keep_fresh(database: Database, every: float) -> None:
+    """Refresh the stale rollups every `every` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            done = await refresh_stale(database)
+        except Exception:  # the database may be down for a while: try again next time
+            log.warning("rollup refresh failed", exc_info=True)
+            continue
+        if done:
+            log.info("rollups refreshed", extra={"refreshed": done})
