@@ -70,10 +70,16 @@ async def summary(session: AsyncSession, scope: str, params: dict[str, Any]) -> 
 
 
 async def monthly(
-    session: AsyncSession, scope: str, params: dict[str, Any], start: date, end: date
+    session: AsyncSession,
+    scope: str,
+    params: dict[str, Any],
+    start: date,
+    end: date,
+    months: list[date] | None = None,
 ) -> list[Any]:
     """Per month (the last month of each measured period): who reported, how many meet each
-    target and all of them, and the quartiles of each rate."""
+    target and all of them, and the quartiles of each rate; only `months` when given."""
+    only = "AND m.period_end = ANY(:months)" if months is not None else ""
     met = ",\n".join(f"count(*) FILTER (WHERE {met_sql('m', c)}) AS {c}_met" for c in RATES)
     quartiles = ",\n".join(f"{quartiles_sql('m', c)} AS {c}_q" for c in RATES)
     sql = f"""
@@ -83,10 +89,11 @@ async def monthly(
            {met},
            {quartiles}
     FROM measurement m JOIN scoped s ON s.finess = m.finess
-    WHERE NOT m.withdrawn AND m.period_end BETWEEN :start AND :end
+    WHERE NOT m.withdrawn AND m.period_end BETWEEN :start AND :end {only}
     GROUP BY m.period_end ORDER BY m.period_end
     """
-    return await fetch_all(session, sql, params | {"start": start, "end": end})
+    bounds = {"start": start, "end": end} | ({"months": months} if months is not None else {})
+    return await fetch_all(session, sql, params | bounds)
 
 
 # by -> (group key, label)

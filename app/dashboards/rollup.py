@@ -9,8 +9,10 @@ scope (and month) instead of aggregating every establishment and measurement.
   funding by balance status. Any write to their sources appends to `summary_stale`; they are
   recomputed whole (one pass for every scope) before the next read.
 
-A read never sees figures older than the data. Each server process also refreshes in the
-background (`keep_fresh`), so readers seldom wait for a recomputation.
+A read never sees figures older than the data and never waits for a recomputation: each
+server process refreshes in the background (`keep_fresh`, every few seconds), and until it
+has, a reader aggregates on the fly what is stale: the stale months of its own scope (a
+month of a region is a few milliseconds), or its own summary.
 
 Refreshes are serialized by an advisory lock and run in READ COMMITTED: the marks are taken
 (deleted) by a first statement and the figures recomputed by later ones, which see at least
@@ -166,30 +168,63 @@ async def _exists(session: AsyncSession, sql: str, params: dict[str, Any]) -> bo
     return (await session.execute(text(f"SELECT EXISTS ({sql})"), params)).scalar_one()
 
 
-async def months_stale(session: AsyncSession, basis: Basis) -> bool:
-    return await _exists(
-        session,
-        # every scope of a month is written at once: the national rows tell the targets
-        "SELECT 1 FROM rollup_stale UNION ALL "
-        "SELECT 1 FROM monthly_rollup WHERE scope = 'N' AND targets <> :targets",
-        {"targets": basis.key},
-    )
+@dataclass(frozen=True)
+class Marks:
+    """The marks waiting in `rollup_stale` and `summary_stale` (lowest and highest id), and
+    whether a rollup must be rebuilt whatever the marks: the targets changed, the month
+    turned, or nothing was computed yet."""
+
+    months_low: int | None
+    months_high: int | None
+    months_rebuild: bool
+    summary_low: int | None
+    summary_high: int | None
+    summary_rebuild: bool
+
+    @property
+    def fresh(self) -> bool:
+        return (
+            self.months_high is None
+            and self.summary_high is None
+            and not (self.months_rebuild or self.summary_rebuild)
+        )
+
+    def due(self, seen: Marks) -> tuple[bool, bool]:
+        """Which rollups still miss a write that had been marked when `seen` was read."""
+
+        def missing(low: int | None, high: int | None) -> bool:
+            return low is not None and high is not None and low <= high
+
+        return (
+            self.months_rebuild or missing(self.months_low, seen.months_high),
+            self.summary_rebuild or missing(self.summary_low, seen.summary_high),
+        )
 
 
-async def summary_stale(session: AsyncSession, basis: Basis) -> bool:
-    # The national row is always written: without it, nothing was computed yet.
-    return await _exists(
-        session,
-        "SELECT 1 FROM summary_stale UNION ALL SELECT 1 WHERE NOT EXISTS ("
-        "SELECT 1 FROM summary_rollup WHERE scope = 'N' AND targets = :targets "
-        "AND last_month = :last)",
-        {"targets": basis.key, "last": basis.last},
-    )
+async def _marks(session: AsyncSession, basis: Basis) -> Marks:
+    # Every scope of a month is written at once, and the national summary row always is:
+    # the national rows tell what the rollups were computed with.
+    row = (
+        await session.execute(
+            text(
+                """SELECT (SELECT min(id) FROM rollup_stale) AS months_low,
+                   (SELECT max(id) FROM rollup_stale) AS months_high,
+                   EXISTS (SELECT 1 FROM monthly_rollup WHERE scope = 'N'
+                           AND targets <> :targets) AS months_rebuild,
+                   (SELECT min(id) FROM summary_stale) AS summary_low,
+                   (SELECT max(id) FROM summary_stale) AS summary_high,
+                   NOT EXISTS (SELECT 1 FROM summary_rollup WHERE scope = 'N'
+                               AND targets = :targets AND last_month = :last)
+                       AS summary_rebuild"""
+            ),
+            {"targets": basis.key, "last": basis.last},
+        )
+    ).one()
+    return Marks(**row._mapping)
 
 
-async def refresh_months(session: AsyncSession, basis: Basis) -> list[date]:
+async def _refresh_months(session: AsyncSession, basis: Basis) -> list[date]:
     """Recompute the stale months (every month when the targets changed); those months."""
-    await _lock(session)
     marked = await session.execute(text("DELETE FROM rollup_stale RETURNING month"))
     months = {row.month for row in marked}
     if await _exists(
@@ -207,9 +242,8 @@ async def refresh_months(session: AsyncSession, basis: Basis) -> list[date]:
     return ordered
 
 
-async def refresh_summary(session: AsyncSession, basis: Basis) -> None:
+async def _refresh_summary(session: AsyncSession, basis: Basis) -> None:
     """Recompute the current figures of every scope."""
-    await _lock(session)
     await session.execute(text("DELETE FROM summary_stale"))
     await session.execute(text("DELETE FROM summary_rollup"))
     await session.execute(text("DELETE FROM status_rollup"))
@@ -227,26 +261,40 @@ async def refresh_summary(session: AsyncSession, basis: Basis) -> None:
 
 async def monthly(
     session: AsyncSession, scope: str, basis: Basis, start: date, end: date
-) -> list[Any]:
-    """The rows of `repository.monthly` for a rollup scope, fresh."""
-    if await months_stale(session, basis):
-        await refresh_months(session, basis)
-    sql = f"""
-    SELECT month, {_MONTHLY_COLUMNS} FROM monthly_rollup
-    WHERE scope = :scope AND month BETWEEN :start AND :end AND targets = :targets
-    ORDER BY month
-    """
-    params = {"scope": scope, "start": start, "end": end, "targets": basis.key}
-    return await fetch_all(session, sql, params)
+) -> tuple[list[Any], list[date] | None]:
+    """The rows of `repository.monthly` for a rollup scope from the months that are up to
+    date, and the months of the range still waiting for a refresh (None: every month, the
+    targets changed), which the caller aggregates on the fly."""
+    bounds = {"start": start, "end": end}
+    state = (
+        await session.execute(
+            text(
+                """SELECT EXISTS (SELECT 1 FROM monthly_rollup WHERE scope = 'N'
+                                  AND targets <> :targets) AS rebuild,
+                   ARRAY(SELECT DISTINCT month FROM rollup_stale
+                         WHERE month BETWEEN :start AND :end ORDER BY month) AS stale"""
+            ),
+            bounds | {"targets": basis.key},
+        )
+    ).one()
+    if state.rebuild:
+        return [], None
+    rows = await fetch_all(
+        session,
+        f"""SELECT month, {_MONTHLY_COLUMNS} FROM monthly_rollup
+        WHERE scope = :scope AND month BETWEEN :start AND :end
+          AND NOT month = ANY(:stale)
+        ORDER BY month""",
+        bounds | {"scope": scope, "stale": state.stale},
+    )
+    return rows, list(state.stale)
 
 
 async def summary(
     session: AsyncSession, scope: str, basis: Basis
 ) -> tuple[dict[str, Any], list[Any]]:
     """What `repository.summary` and `repository.project_figures` answer for a rollup
-    scope, fresh: the counts, and the rows by balance status."""
-    if await summary_stale(session, basis):
-        await refresh_summary(session, basis)
+    scope (as of the last refresh): the counts, and the rows by balance status."""
     counts = await fetch_all(
         session,
         f"SELECT {', '.join(_COUNTS)} FROM summary_rollup WHERE scope = :scope",
@@ -262,16 +310,32 @@ async def summary(
     return figures, statuses
 
 
-async def refresh_stale(database: Database) -> list[str]:
-    """Refresh whatever is stale, in its own transaction (the background task of each
-    server process); what was refreshed."""
-    basis = current_basis()
+async def summary_fresh(session: AsyncSession, basis: Basis) -> bool:
+    """Whether the summary rollups hold every write (else the caller aggregates on the fly)."""
+    marks = await _marks(session, basis)
+    return marks.summary_high is None and not marks.summary_rebuild
+
+
+async def refresh_stale(database: Database, basis: Basis | None = None) -> list[str]:
+    """Bring the rollups up to date with every write committed before the call, in a
+    transaction of its own; what was recomputed.
+
+    Readers call it before reading and each server process every few seconds. Callers that
+    arrive while another refresh runs wait for it and then recompute only if it missed
+    one of the writes they had seen marked: a burst of readers costs one recomputation.
+    """
+    basis = basis or current_basis()
     done: list[str] = []
     async with database.sessions() as session, session.begin():
-        if await months_stale(session, basis):
-            done += [str(Month.of(m)) for m in await refresh_months(session, basis)]
-        if await summary_stale(session, basis):
-            await refresh_summary(session, basis)
+        seen = await _marks(session, basis)
+        if seen.fresh:
+            return done
+        await _lock(session)
+        months_due, summary_due = (await _marks(session, basis)).due(seen)
+        if months_due:
+            done += [str(Month.of(m)) for m in await _refresh_months(session, basis)]
+        if summary_due:
+            await _refresh_summary(session, basis)
             done.append("summary")
     return done
 

@@ -122,8 +122,9 @@ async def summary(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> DashboardSummary:
     rolled = rollup_scope(principal, filters)
-    if rolled is not None:
-        counts, figures = await rollup.summary(session, rolled, rollup.current_basis())
+    basis = rollup.current_basis()
+    if rolled is not None and await rollup.summary_fresh(session, basis):
+        counts, figures = await rollup.summary(session, rolled, basis)
     else:
         scope, params = _params(principal, filters)
         counts = await repository.summary(session, scope, params)
@@ -183,13 +184,18 @@ async def _pilots(
 async def monthly(session: AsyncSession, principal: Principal, filters: Filters) -> MonthlySeries:
     end = filters.end or last_completed_month()
     start = filters.start or end.plus(1 - DEFAULT_MONTHS)
+    first, last = start.first_day, end.first_day
     rolled = rollup_scope(principal, filters)
+    rows, stale = [], None
     if rolled is not None:
-        basis = rollup.current_basis()
-        rows = await rollup.monthly(session, rolled, basis, start.first_day, end.first_day)
-    else:
+        rows, stale = await rollup.monthly(session, rolled, rollup.current_basis(), first, last)
+    if rolled is None or stale is None or stale:
+        # what the rollup cannot answer yet, or at all, is aggregated on the fly
         scope, params = _params(principal, filters)
-        rows = await repository.monthly(session, scope, params, start.first_day, end.first_day)
+        rows = sorted(
+            [*rows, *await repository.monthly(session, scope, params, first, last, stale)],
+            key=lambda row: row["month"],
+        )
     items = []
     for row in rows:
         reporting = row["reporting"]

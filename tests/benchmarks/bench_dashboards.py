@@ -9,8 +9,8 @@ What it measures (p50 and p95 over `--requests` requests each)
     Each dashboard is measured cold (a throw-away query parameter makes every request a miss
     of the answer cache: the answer is computed from the rollups), warm (the answer cache of
     the data version), and after a write (one measurement of the region rewritten before each
-    request, so the rollups of that month and the current figures are recomputed first; the
-    server's background refresh is off, so the reader pays for it). In the same
+    request, and the server's background refresh off: the month written and the summary are
+    aggregated on the fly, the other months read from the rollup). In the same
     run, the hand-written SQL that answers the region's monthly dashboard is timed directly
     with asyncpg, with the ratio API (cold) / SQL.
 
@@ -123,9 +123,9 @@ async def measure(client, url, params, headers, count, cold: bool) -> list[float
 
 
 async def after_write(client, url, path, params, headers, count, region) -> list[float]:
-    """The first read after a write: each sample rewrites one measurement of the region's
-    last month (as a revision would, marking that month and the current figures stale) and
-    then reads, so the read waits for the rollups' recomputation."""
+    """A read after a write: each sample rewrites one measurement of the region's last month
+    (as a revision would, marking that month and the current figures stale) and then reads,
+    before any refresh of the rollups."""
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
@@ -187,7 +187,7 @@ async def run(args, workdir: Path) -> str:
     end = Month.current().plus(-1)
     months = {"from": str(end.plus(-35)), "to": str(end)}
     port = free_port()
-    # No background refresh: a read right after a write pays for the recomputation.
+    # No background refresh: reads after a write find the rollups stale.
     os.environ["ESMS_ROLLUP_REFRESH_SECONDS"] = "0"
     server = start_server(url, port, workdir / "server.log")
     lines = [
