@@ -203,6 +203,54 @@ async def test_warnings_are_stored_and_reported(client, factory):
     ]
 
 
+async def test_warnings_compare_with_the_stored_month_before(client, factory):
+    """Across batches: the latest month stored, the one before a withdrawn month, and for a
+    revision of the past the month before it, not the latest."""
+    _, (finess,), headers = await factory.vendor_with_establishments()
+    hundred = {"accompanied_persons": 100, "eligible_persons": 80}
+    await push(
+        client,
+        headers,
+        extract(finess, "2025-01", "2025-03", **hundred),
+        extract(finess, "2025-04", "2025-04", **hundred),
+        extract(finess, "2025-05", "2025-05", **hundred),
+    )
+
+    def warnings(summary):
+        return [(w["code"], w["message"]) for w in summary["results"][0]["warnings"]]
+
+    june = await push(
+        client, headers, extract(finess, "2025-06", "2025-06", accompanied_persons=160)
+    )
+    assert warnings(june) == [
+        (
+            "accompanied_persons_jump",
+            "accompanied_persons changed by 60% since 2025-05 (100 to 160)",
+        )
+    ]
+    withdrawn = await client.post(
+        "/api/v1/extracts/withdrawals",
+        json={"finess": finess, "period_start": "2025-06", "period_end": "2025-06"},
+        headers=headers,
+    )
+    assert withdrawn.status_code == 201
+    august = await push(client, headers, extract(finess, "2025-08", "2025-08", **hundred))
+    assert warnings(august) == [
+        ("gap", "no extract received for the 2 month(s) between 2025-05 and 2025-08")
+    ]
+    small = {"accompanied_persons": 40, "eligible_persons": 30, "dmp_fed_persons": 20}
+    files = {"active_files": 30, "active_files_with_care_project": 20}
+    april = await push(
+        client,
+        headers,
+        extract(finess, "2025-04", "2025-04", **small, **files, active_files_with_agenda_event=20),
+    )
+    assert april["results"][0]["outcome"] == "revised"
+    assert warnings(april) == [
+        ("accompanied_persons_jump", "accompanied_persons changed by 60% since 2025-03 (100 to 40)")
+    ]
+
+
 async def test_fifty_percent_change_exactly_is_not_a_jump(client, factory):
     _, (finess,), headers = await factory.vendor_with_establishments()
     summary = await push(
@@ -272,6 +320,29 @@ async def test_csv_batch(client, factory):
     assert summary["results"][1]["errors"][0]["field"] == "active_files_with_care_project"
     series = await client.get(f"/api/v1/establishments/{a}/measurements", headers=headers)
     assert series.json()["items"][0]["indicators"]["eprescription_count"]["value"] == 4
+
+
+async def test_csv_cells_with_other_digits_are_refused_not_crashed(client, factory):
+    _, (a,), headers = await factory.vendor_with_establishments()
+    header = "finess,period_start,period_end," + ",".join(COUNTS)
+    values = [str(v) for v in COUNTS.values()]
+    body = "\n".join(
+        [
+            header,
+            f"{a},2025-01,2025-03," + ",".join(["\u00b2", *values[1:]]),  # a superscript two
+            f"{a[:7]}\u0663{a[8]},2025-01,2025-03," + ",".join(values),  # an Arabic-Indic three
+        ]
+    )
+    response = await client.post(
+        "/api/v1/extracts", content=body.encode(), headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["outcome"], r["errors"][0]["code"]) for r in results] == [
+        ("rejected", "not_integer"),
+        ("rejected", "invalid_finess"),
+    ]
+    assert "nine digits" in results[1]["errors"][0]["message"]
 
 
 async def test_duplicate_rows_in_one_batch(client, factory):

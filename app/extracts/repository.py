@@ -2,73 +2,57 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.batches import collector_paused
 from app.clock import Month
 from app.db import copy_records, raw_connection
 from app.extracts.models import COUNT_FIELDS
-from app.extracts.rules import Context, Stored
+from app.extracts.rules import Context, Previous, Stored
 
 _COUNTS = ", ".join(COUNT_FIELDS)
 
 
-_KEYS = {
-    prefix: tuple(
-        f"{prefix}_{name}" for name in ("start", "end", "revision", "withdrawn", "locked")
-    )
-    for prefix in ("cur", "prev")
-}
-_CURRENT_COUNTS = tuple(f"cur_{name}" for name in COUNT_FIELDS)
-
-
-def _stored(record: asyncpg.Record, prefix: str) -> Stored | None:
-    start, end, revision, withdrawn, locked = _KEYS[prefix]
-    if record[start] is None:
-        return None
-    counts = tuple(record[key] for key in _CURRENT_COUNTS) if prefix == "cur" else ()
-    return Stored(
-        start=Month.of(record[start]),
-        end=Month.of(record[end]),
-        revision=record[revision],
-        withdrawn=record[withdrawn],
-        locked=record[locked],
-        counts=counts,
-        accompanied_persons=record[f"{prefix}_accompanied_persons"],
-    )
-
-
+# For each row: is the establishment in the referential and in a project of the sender
+# (project_establishment refers to establishment, so a covered one is known and the
+# referential is only probed for the others), its first window, the stored period with the
+# same start, and the latest active period before the row's. latest_measurement holds
+# each establishment's newest active period (kept by the writes below and by withdrawals):
+# when it starts before the row, it is that previous period, and measurement is only
+# searched for rows that revise the past.
 _CONTEXT_SQL = f"""
 SELECT b.i,
-       e.finess IS NOT NULL AS known,
-       CASE WHEN $3::text IS NULL THEN true ELSE EXISTS (
-           SELECT 1 FROM project_establishment pe JOIN project p ON p.id = pe.project_id
-           WHERE pe.finess = b.f AND p.vendor_siren = $3) END AS covered,
+       pe.finess IS NOT NULL OR EXISTS (SELECT FROM establishment e WHERE e.finess = b.f)
+           AS known,
+       $3::text IS NULL OR pe.finess IS NOT NULL AS covered,
        fw.period_start AS fw_start, fw.period_end AS fw_end,
-       cur.period_start AS cur_start, cur.period_end AS cur_end, cur.revision AS cur_revision,
+       cur.period_end AS cur_end, cur.revision AS cur_revision,
        cur.withdrawn AS cur_withdrawn, cur.locked_by_event_id IS NOT NULL AS cur_locked,
        {", ".join(f"cur.{c} AS cur_{c}" for c in COUNT_FIELDS)},
-       prev.period_start AS prev_start, prev.period_end AS prev_end,
-       prev.revision AS prev_revision, prev.withdrawn AS prev_withdrawn,
-       prev.locked_by_event_id IS NOT NULL AS prev_locked,
-       prev.accompanied_persons AS prev_accompanied_persons
-FROM unnest($1::text[], $2::date[], $4::int[]) AS b(f, s, i)
-LEFT JOIN establishment e ON e.finess = b.f
+       coalesce(l.period_start, prev.period_start) AS prev_start,
+       coalesce(l.period_end, prev.period_end) AS prev_end,
+       CASE WHEN l.finess IS NOT NULL THEN l.accompanied_persons ELSE prev.accompanied_persons
+       END AS prev_accompanied_persons
+FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) WITH ORDINALITY
+     AS b(f, s, i)
+LEFT JOIN (project_establishment pe JOIN project p ON p.id = pe.project_id AND p.vendor_siren = $3)
+    ON pe.finess = b.f
+LEFT JOIN latest_measurement l ON l.finess = b.f AND l.period_start < b.s
 LEFT JOIN LATERAL (
     SELECT period_start, period_end FROM measurement m
     WHERE m.finess = b.f AND NOT m.withdrawn ORDER BY m.period_start LIMIT 1
 ) fw ON true
 LEFT JOIN measurement cur ON cur.finess = b.f AND cur.period_start = b.s
 LEFT JOIN LATERAL (
-    SELECT period_start, period_end, revision, withdrawn, locked_by_event_id,
-           accompanied_persons
+    SELECT period_start, period_end, accompanied_persons
     FROM measurement m
-    WHERE m.finess = b.f AND m.period_start < b.s AND NOT m.withdrawn
+    WHERE l.finess IS NULL AND m.finess = b.f AND m.period_start < b.s AND NOT m.withdrawn
     ORDER BY m.period_start DESC LIMIT 1
 ) prev ON true
 """
@@ -76,37 +60,64 @@ LEFT JOIN LATERAL (
 
 async def load_contexts(
     session: AsyncSession,
-    keys: Sequence[tuple[int, str, date]],
+    indexes: Sequence[int],
+    finesses: Sequence[str],
+    starts: Sequence[date],
     vendor_siren: str | None,
 ) -> dict[int, Context]:
-    """For each (row index, finess, period_start): the referential and series around it."""
-    if not keys:
+    """For each row (its index, finess and period_start): the referential and the series
+    around it."""
+    if not indexes:
         return {}
     conn = await raw_connection(session)
+    # Two texts rather than arrays: asyncpg checks and encodes array elements one by one,
+    # which costs more than the whole query per row. Valid FINESS numbers hold no comma.
     records = await conn.fetch(
-        _CONTEXT_SQL,
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        vendor_siren,
-        [k[0] for k in keys],
+        _CONTEXT_SQL, ",".join(finesses), ",".join(map(date.isoformat, starts)), vendor_siren
     )
+    with collector_paused():
+        return _contexts(records, indexes, starts)
+
+
+def _contexts(
+    records: list[asyncpg.Record], indexes: Sequence[int], starts: Sequence[date]
+) -> dict[int, Context]:
+    months: dict[date, Month] = {}
+    windows: dict[tuple[date, date], tuple[Month, Month]] = {}
+
+    def month(day: date) -> Month:
+        found = months.get(day)
+        if found is None:
+            found = months[day] = Month.of(day)
+        return found
+
     contexts: dict[int, Context] = {}
     for r in records:
-        first = (Month.of(r["fw_start"]), Month.of(r["fw_end"])) if r["fw_start"] else None
-        contexts[r["i"]] = Context(
-            known=r["known"],
-            covered=r["covered"],
-            first_window=first,
-            current=_stored(r, "cur"),
-            previous=_stored(r, "prev"),
-        )
+        position, known, covered, fw_start, fw_end, cur_end = r[:6]
+        position -= 1  # WITH ORDINALITY counts from 1
+        first = None
+        if fw_start is not None:
+            first = windows.get((fw_start, fw_end))
+            if first is None:
+                first = windows[(fw_start, fw_end)] = (month(fw_start), month(fw_end))
+        current = None
+        if cur_end is not None:
+            current = Stored(
+                month(starts[position]), month(cur_end), r[6], r[7], r[8], tuple(r[9:18]), r[9]
+            )
+        previous = None
+        if r[18] is not None:
+            previous = Previous(month(r[18]), month(r[19]), r[20])
+        contexts[indexes[position]] = Context(known, covered, first, current, previous)
     return contexts
 
 
+# Warnings travel as JSON text: the jsonb codec the SQLAlchemy dialect sets up on every
+# connection is a Python function, called once per row by the COPY; text is encoded in C.
 _STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS extract_staging (
     finess varchar(9), period_start date, period_end date, first_window boolean,
-    warnings jsonb, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
+    warnings text, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
 ) ON COMMIT DELETE ROWS
 """
 STAGING_COLUMNS = (
@@ -128,7 +139,7 @@ WITH upserted AS (
     INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
                                   first_window, vendor_siren, received_at, warnings, {_COUNTS})
     SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, now(),
-           s.warnings, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
+           s.warnings::jsonb, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
     FROM extract_staging s
     ORDER BY s.finess, s.period_start
     ON CONFLICT (finess, period_start) DO UPDATE SET
@@ -185,7 +196,7 @@ async def write_batch(
     await conn.execute("DELETE FROM extract_staging")
     await copy_records(conn, "extract_staging", records, STAGING_COLUMNS)
     written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id)
-    return {(r["finess"], r["period_start"]): r["revision"] for r in written}
+    return {(r[0], r[1]): r[2] for r in written}  # finess, period_start: revision
 
 
 def staging_record(
@@ -193,10 +204,11 @@ def staging_record(
     start: date,
     end: date,
     first_window: bool,
-    warnings: list[dict[str, str]],
+    warnings: list[dict[str, str]] | None,
     counts: Sequence[int | None],
 ) -> tuple[Any, ...]:
-    return (finess, start, end, first_window, json.dumps(warnings) if warnings else "[]", *counts)
+    text = orjson.dumps(warnings).decode() if warnings else "[]"
+    return (finess, start, end, first_window, text, *counts)
 
 
 async def current_rows(

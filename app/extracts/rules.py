@@ -9,7 +9,7 @@ only completed months (Europe/Paris) may be sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from app.clock import Month
 from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
 from app.fields import FieldError
 from app.referential.finess import InvalidFiness, check_finess
+from app.referential.geography import DEPARTMENTS
 
 JUMP_THRESHOLD = 0.5  # month-on-month change of accompanied_persons that is worth a look
 _KNOWN = frozenset(("finess", "period_start", "period_end", *COUNT_FIELDS))
@@ -50,14 +51,12 @@ class Row:
     errors: list[FieldError] = field(default_factory=list)
     warnings: list[FieldError] = field(default_factory=list)
 
-    @property
-    def key(self) -> tuple[str, Month] | None:
-        if self.finess is None or self.start is None:
-            return None
-        return (self.finess, self.start)
+
+# Stored, Previous and Context are read-only by use but not frozen: a batch builds thousands
+# of them, and a frozen dataclass costs about four times as much to build.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stored:
     """A period already stored for an establishment (its latest revision)."""
 
@@ -70,7 +69,17 @@ class Stored:
     accompanied_persons: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class Previous:
+    """The latest active period stored before a row's: what the gap and jump warnings
+    compare the row to."""
+
+    start: Month
+    end: Month
+    accompanied_persons: int | None
+
+
+@dataclass(slots=True)
 class Context:
     """What the database says about one row: the establishment and its series around it."""
 
@@ -78,7 +87,7 @@ class Context:
     covered: bool  # part of a project of the sender
     first_window: tuple[Month, Month] | None  # earliest active period
     current: Stored | None  # same establishment and period_start
-    previous: Stored | None  # latest active period before this row
+    previous: Previous | None  # latest active period before this row
 
 
 def parse_count(
@@ -93,7 +102,8 @@ def parse_count(
         return None
     if text_cells and isinstance(value, str):  # CSV cells are text; JSON counts are numbers
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        digits = text.removeprefix("-")
+        if digits.isascii() and digits.isdigit():  # not "²" nor other scripts' digits
             value = int(text)
         else:
             errors.append(
@@ -192,8 +202,112 @@ def parse_row(index: int, raw: Any, text_cells: bool = False) -> Row:
     )
 
 
+# Most FINESS numbers arrive already normalised and valid: for those, the checks of
+# check_finess come down to their format, the département and the Luhn key, done here on the
+# text at once. Any other text (spaces, lower case, a mistake) goes through check_finess.
+_METROPOLITAN = frozenset(code for code in DEPARTMENTS if len(code) == 2 and code.isdigit())
+_CORSICA = ("2A", "2B")
+# ASCII digit -> the Luhn step for a doubled position: twice the digit, its digits added.
+_LUHN_DOUBLED = bytes.maketrans(
+    b"0123456789", bytes((2 * d) // 10 + (2 * d) % 10 for d in range(10))
+)
+
+
+def is_plain_finess(text: str) -> bool:
+    """True when `text` is a valid FINESS number already in its normalised form, that is
+    when `check_finess(text) == text` (see app.referential.finess for the rules)."""
+    if len(text) != 9 or not text.isascii():
+        return False
+    if not text.isdigit():
+        return text[:2] in _CORSICA and text[2:].isdigit()  # Corsica: no published key
+    prefix = text[:2]
+    if prefix == "97":  # overseas: the territory in position 4
+        if text[3] not in "1234":
+            return False
+    elif prefix == "98":  # Mayotte, not Wallis-et-Futuna
+        if text[3] == "6":
+            return False
+    elif prefix not in _METROPOLITAN:
+        return False
+    digits = text.encode()
+    # Positions 1, 3, 5, 7, 9 keep their value (ASCII "0" is 48), 2, 4, 6, 8 are doubled.
+    return (sum(digits[0::2]) - 5 * 48 + sum(digits[1::2].translate(_LUHN_DOUBLED))) % 10 == 0
+
+
+def parse_rows(raws: Sequence[Any], text_cells: bool = False) -> list[Row]:
+    """`parse_row` over a whole batch, in one tight pass for the rows that are well formed.
+
+    A row whose fields are all known, present and of the expected form is read at once;
+    any other row goes through `parse_row`, which names every problem. Either way a row
+    comes out exactly as `parse_row` would give it.
+    """
+    months: dict[str, Month] = {}
+    rows = []
+    for index, raw in enumerate(raws):
+        row = _parse_well_formed(index, raw, text_cells, months) if type(raw) is dict else None
+        rows.append(row if row is not None else parse_row(index, raw, text_cells))
+    return rows
+
+
+def _parse_well_formed(
+    index: int, raw: dict[str, Any], text_cells: bool, months: dict[str, Month]
+) -> Row | None:
+    """The Row of a well-formed row, or None for `parse_row` to report what is wrong."""
+    if not raw.keys() <= _KNOWN:
+        return None
+    finess = raw.get("finess")
+    if type(finess) is not str or not is_plain_finess(finess):
+        return None
+    raw_start = raw.get("period_start")
+    raw_end = raw.get("period_end")
+    start = _known_month(raw_start, months)
+    end = _known_month(raw_end, months)
+    if start is None or end is None or end < start:
+        return None
+    counts: dict[str, int | None] = {}
+    for name in COUNT_FIELDS:
+        value = raw.get(name)
+        if type(value) is not int or not 0 <= value <= MAX_COUNT:
+            if value is None or value == "":
+                if name not in _OPTIONAL:
+                    return None
+                value = None
+            elif not text_cells or (value := _count_in_text(value)) is None:
+                return None
+        counts[name] = value
+    for name, ceiling, _ in COHERENCE:
+        if counts[name] > counts[ceiling]:  # type: ignore[operator]
+            return None
+    return Row(
+        index, finess, start, end, counts, raw_finess=finess, raw_start=raw_start, raw_end=raw_end
+    )
+
+
+def _count_in_text(value: Any) -> int | None:
+    """A CSV cell of plain ASCII digits as its count, else None (then parse_count says why)."""
+    if type(value) is str and value.isdigit() and value.isascii():
+        number = int(value)
+        if number <= MAX_COUNT:
+            return number
+    return None
+
+
+def _known_month(value: Any, months: dict[str, Month]) -> Month | None:
+    """The month a valid YYYY-MM text names (remembered for the batch), else None."""
+    if type(value) is not str:
+        return None
+    month = months.get(value)
+    if month is None:
+        errors: list[FieldError] = []
+        month = parse_month("period", value, errors)
+        if month is None:
+            return None
+        months[value] = month
+    return month
+
+
 def counts_tuple(counts: Mapping[str, int | None]) -> tuple[int | None, ...]:
-    return tuple(counts.get(name) for name in COUNT_FIELDS)
+    return tuple(map(counts.get, COUNT_FIELDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,40 +329,59 @@ def check_against_series(
     Rows of the same batch count as stored once accepted, so a batch may carry an
     establishment's first window and the months after it.
     """
-    seen: dict[tuple[str, Month], int] = {}
-    by_finess: dict[str, list[Row]] = {}
+    # Most establishments have a single row in a batch: only those with several get a
+    # list of their rows and a check for duplicates.
+    single: dict[str, Row] = {}
+    several: dict[str, list[Row]] = {}
+    starts: dict[str, dict[Month, int]] = {}
     for row in rows:
-        key = row.key
-        if key is None or row.errors:
+        if row.errors or row.finess is None or row.start is None:
             continue
-        if key in seen:
+        other = single.setdefault(row.finess, row)
+        if other is row:
+            continue
+        seen = starts.get(row.finess)
+        if seen is None:
+            seen = starts[row.finess] = {other.start: other.index}  # type: ignore[dict-item]
+            several[row.finess] = [other]
+        index = seen.setdefault(row.start, row.index)
+        if index != row.index:
             row.errors.append(
                 FieldError(
                     "period_start",
                     "duplicate_in_batch",
-                    f"the same establishment and period are already at index {seen[key]}",
+                    f"the same establishment and period are already at index {index}",
                 )
             )
             continue
-        seen[key] = row.index
-        by_finess.setdefault(key[0], []).append(row)
+        several[row.finess].append(row)
 
-    for series in by_finess.values():
+    for finess, row in single.items():
+        if finess not in several:
+            _check_series((row,), contexts, current, windows)
+    for series in several.values():
         series.sort(key=lambda r: r.start)  # type: ignore[arg-type,return-value]
-        first: tuple[Month, Month] | None = None
-        accepted: list[Row] = []
-        for row in series:
-            ctx = contexts[row.index]
-            if first is None:
-                first = ctx.first_window
-            _check_one(row, ctx, first, current, windows)
-            if row.errors:
-                continue
-            if first is None:
-                first = (row.start, row.end)  # type: ignore[assignment]
-            row.first_window = (row.start, row.end) == first
-            _warn(row, ctx, accepted[-1] if accepted else None)
-            accepted.append(row)
+        _check_series(series, contexts, current, windows)
+
+
+def _check_series(
+    series: Sequence[Row], contexts: Mapping[int, Context], current: Month, windows: Windows
+) -> None:
+    """One establishment's rows of the batch, in period order."""
+    first: tuple[Month, Month] | None = None
+    last_accepted: Row | None = None
+    for row in series:
+        ctx = contexts[row.index]
+        if first is None:
+            first = ctx.first_window
+        _check_one(row, ctx, first, current, windows)
+        if row.errors:
+            continue
+        if first is None:
+            first = (row.start, row.end)  # type: ignore[assignment]
+        row.first_window = (row.start, row.end) == first
+        _warn(row, ctx, last_accepted)
+        last_accepted = row
 
 
 def _check_one(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from fastapi import Request
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.audit import service as audit
+from app.batches import collector_paused
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.errors import Conflict, FieldError, NotFound
@@ -20,7 +23,7 @@ from app.extracts.rules import (
     check_against_series,
     counts_tuple,
     outcome,
-    parse_row,
+    parse_rows,
     summary_status,
 )
 from app.observability.metrics import record_batch
@@ -35,19 +38,35 @@ class BatchOptions:
 
 
 def _errors(items: list[FieldError]) -> list[dict[str, str]]:
-    return [e.as_dict() for e in items]
+    # FieldError.as_dict goes through dataclasses.asdict, a deep copy: too slow per row.
+    return [{"field": e.field, "code": e.code, "message": e.message} for e in items]
+
+
+def _month_text(month: Month | None, raw: Any) -> Any:
+    """A parsed month as written in the API (YYYY-MM); the value sent when it did not parse.
+
+    Seven ASCII characters that parsed are already written that way: no need to format them.
+    """
+    if month is None:
+        return raw
+    if type(raw) is str and len(raw) == 7 and raw.isascii():
+        return raw
+    return str(month)
 
 
 def _result(row: Row, outcome_: str, revision: int | None) -> dict[str, Any]:
+    # Most rows have neither error nor warning: an empty tuple is written [] in JSON as an
+    # empty list is, but it is not allocated each time, and a dict of plain values is left
+    # out of the garbage collector's walks.
     return {
         "index": row.index,
         "finess": row.finess if row.finess is not None else row.raw_finess,
-        "period_start": str(row.start) if row.start else row.raw_start,
-        "period_end": str(row.end) if row.end else row.raw_end,
+        "period_start": _month_text(row.start, row.raw_start),
+        "period_end": _month_text(row.end, row.raw_end),
         "outcome": outcome_,
         "revision": revision,
-        "errors": _errors(row.errors),
-        "warnings": _errors(row.warnings),
+        "errors": _errors(row.errors) if row.errors else (),
+        "warnings": _errors(row.warnings) if row.warnings else (),
     }
 
 
@@ -61,36 +80,34 @@ async def ingest(
     text_cells: bool = False,
 ) -> dict[str, Any]:
     """Validate and store a batch; the import summary of SPEC §10."""
-    rows = [parse_row(i, raw, text_cells) for i, raw in enumerate(raw_rows)]
-    keys = [
-        (row.index, row.finess, row.start.first_day)
-        for row in rows
-        if not row.errors and row.finess is not None and row.start is not None
-    ]
-    contexts = await repository.load_contexts(session, keys, principal.vendor_siren)
+    with collector_paused():
+        rows = parse_rows(raw_rows, text_cells)
+        # A row's position in the batch is its index: per-row outcomes are kept in lists.
+        starts = [None if row.errors else row.start.first_day for row in rows]  # type: ignore[union-attr]
+        valid = [row for row in rows if not row.errors]
+    contexts = await repository.load_contexts(
+        session,
+        [row.index for row in valid],
+        [row.finess for row in valid],  # type: ignore[misc]
+        [starts[row.index] for row in valid],  # type: ignore[misc]
+        principal.vendor_siren,
+    )
     campaign = current_campaign()
     windows = Windows(campaign.first_window_months, campaign.later_window_months)
-    check_against_series(rows, contexts, Month.current(), windows)
+    rejected: tuple[str, int | None] = ("rejected", None)
+    with collector_paused():
+        check_against_series(rows, contexts, Month.current(), windows)
+        predicted = [rejected if row.errors else outcome(row, contexts[row.index]) for row in rows]
 
-    predicted: dict[int, tuple[str, int | None]] = {}
-    for row in rows:
-        if row.errors:
-            predicted[row.index] = ("rejected", None)
-        else:
-            predicted[row.index] = outcome(row, contexts[row.index])
-
-    any_rejected = any(o == "rejected" for o, _ in predicted.values())
-    if options.atomic and any_rejected:
-        final = {
-            i: ("rejected", None) if o == "rejected" else ("skipped", None)
-            for i, (o, _) in predicted.items()
-        }
+    if options.atomic and rejected in predicted:
+        skipped: tuple[str, int | None] = ("skipped", None)
+        final = [o if o == rejected else skipped for o in predicted]
     elif options.dry_run:
         final = predicted
     else:
-        final = await _write(session, principal, rows, predicted, request)
-        if any(o in ("created", "revised") for o, _ in final.values()):
-            counts = {name: sum(1 for o, _ in final.values() if o == name) for name in OUTCOMES}
+        final = await _write(session, principal, rows, starts, predicted, request)
+        counts = Counter(o for o, _ in final)
+        if counts["created"] or counts["revised"]:
             await audit.record(
                 session,
                 principal,
@@ -99,20 +116,19 @@ async def ingest(
                 getattr(request.state, "request_id", "") if request else "",
                 request=request,
                 payload=payload,
-                detail={"counts": counts},
+                detail={"counts": {name: counts[name] for name in OUTCOMES}},
             )
 
-    results = [_result(row, *final[row.index]) for row in rows]
-    if not options.dry_run:
-        record_batch(results)
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for o, _ in final.values():
-        counts[o] += 1
+    with collector_paused():
+        results = [_result(row, o, rev) for row, (o, rev) in zip(rows, final, strict=True)]
+        if not options.dry_run:
+            record_batch(results)
+        counts = Counter(o for o, _ in final)
     return {
-        "status": summary_status(o for o, _ in final.values()),
+        "status": summary_status(o for o, _ in final),
         "dry_run": options.dry_run,
         "atomic": options.atomic,
-        "counts": counts,
+        "counts": {name: counts[name] for name in OUTCOMES},
         "results": results,
     }
 
@@ -121,21 +137,23 @@ async def _write(
     session: AsyncSession,
     principal: Principal,
     rows: list[Row],
-    predicted: dict[int, tuple[str, int | None]],
+    starts: list[date | None],
+    predicted: list[tuple[str, int | None]],
     request: Request | None,
-) -> dict[int, tuple[str, int | None]]:
-    to_write = [row for row in rows if predicted[row.index][0] in ("created", "revised")]
-    records = [
-        repository.staging_record(
-            row.finess,  # type: ignore[arg-type]
-            row.start.first_day,  # type: ignore[union-attr]
-            row.end.first_day,  # type: ignore[union-attr]
-            row.first_window,
-            _errors(row.warnings),
-            counts_tuple(row.counts),
-        )
-        for row in to_write
-    ]
+) -> list[tuple[str, int | None]]:
+    to_write = [i for i, (o, _) in enumerate(predicted) if o == "created" or o == "revised"]
+    with collector_paused():
+        records = [
+            repository.staging_record(
+                rows[i].finess,  # type: ignore[arg-type]
+                starts[i],  # type: ignore[arg-type]
+                rows[i].end.first_day,  # type: ignore[union-attr]
+                rows[i].first_window,
+                _errors(rows[i].warnings) if rows[i].warnings else None,
+                counts_tuple(rows[i].counts),
+            )
+            for i in to_write
+        ]
     written = await repository.write_batch(
         session,
         records,
@@ -143,26 +161,29 @@ async def _write(
         token_id=principal.token_id,
         request_id=getattr(request.state, "request_id", None) if request else None,
     )
-    final = dict(predicted)
+    final = list(predicted)
     missing = []
-    for row in to_write:
-        key = (row.finess, row.start.first_day)  # type: ignore[union-attr]
-        if key in written:
-            final[row.index] = ("revised" if written[key] > 1 else "created", written[key])
+    for i in to_write:
+        key = (rows[i].finess, starts[i])
+        revision = written.get(key)  # type: ignore[arg-type]
+        if revision == 1:
+            final[i] = ("created", 1)
+        elif revision is not None:
+            final[i] = ("revised", revision)
         else:
-            missing.append((row, key))
+            missing.append((i, key))
     if missing:
         # Another sender changed these periods between our read and our write.
-        current = await repository.current_rows(session, [k for _, k in missing])
-        for row, key in missing:
+        current = await repository.current_rows(session, [k for _, k in missing])  # type: ignore[misc]
+        for i, key in missing:
             stored = current[key]
             if stored["locked"]:
-                row.errors.append(
+                rows[i].errors.append(
                     FieldError("period_start", "period_locked", "frozen by a balance decision")
                 )
-                final[row.index] = ("rejected", None)
+                final[i] = ("rejected", None)
             else:
-                final[row.index] = ("unchanged", stored["revision"])
+                final[i] = ("unchanged", stored["revision"])
     return final
 
 

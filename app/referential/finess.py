@@ -20,7 +20,7 @@ from app.referential.geography import DEPARTMENTS
 
 FINESS_LENGTH = 9
 
-_FORMAT = re.compile(r"(?:\d\d|2[AB])\d{7}")
+_FORMAT = re.compile(r"(?:[0-9]{2}|2[AB])[0-9]{7}")  # ASCII digits only
 _CORSICA = ("2A", "2B")
 # Position 4 of a number starting with 97 -> INSEE code of the overseas département.
 _OVERSEAS_97 = {"1": "971", "2": "972", "3": "973", "4": "974"}

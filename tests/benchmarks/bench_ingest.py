@@ -125,6 +125,7 @@ class PushResult:
     concurrency: int
     server_cpu: float = 0.0  # CPU seconds of the server process during the push
     postgres_cpu: float = 0.0  # CPU seconds of PostgreSQL (all its processes) during the push
+    client_cpu: float = 0.0  # CPU seconds of this process (the HTTP client) during the push
 
 
 # --- Database ---------------------------------------------------------------------------
@@ -407,10 +408,13 @@ async def push(
                 answers[index] = response.content
 
         await client.get("/health")  # open one connection before the clock starts
-        started = time.perf_counter()
+        started, client_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return PushResult(seconds, [rows for _, rows, _ in requests], concurrency), answers
+        client_cpu = time.process_time() - client_started
+    result = PushResult(seconds, [rows for _, rows, _ in requests], concurrency)
+    result.client_cpu = client_cpu
+    return result, answers
 
 
 def check_answers(requests: list[tuple[str, int, bytes]], answers: list[bytes]) -> None:
@@ -538,7 +542,8 @@ def report(args, revisions: int, result: PushResult, copy_seconds: float, memory
             f"CPU during the push: server {result.server_cpu:.2f} s "
             f"({result.server_cpu / pushed * 1e6:.0f} µs/extract), PostgreSQL "
             f"{result.postgres_cpu:.2f} s ({result.postgres_cpu / pushed * 1e6:.0f} µs/extract), "
-            f"machine {os.cpu_count()} cores",
+            f"HTTP client {result.client_cpu:.2f} s "
+            f"({result.client_cpu / pushed * 1e6:.0f} µs/extract), machine {os.cpu_count()} cores",
             f"server peak memory (VmHWM): {memory_mb:.0f} MB",
             f"targets: >= {thousands(TARGET_RATE)} extracts/s end to end: {met}; "
             f"server < {TARGET_MEMORY_MB} MB: {memory_met}",

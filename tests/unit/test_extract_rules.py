@@ -3,6 +3,7 @@
 from app.clock import Month
 from app.extracts.rules import (
     Context,
+    Previous,
     Stored,
     check_against_series,
     counts_tuple,
@@ -86,7 +87,7 @@ def test_outcome_created_revised_unchanged():
 
 
 def test_gap_warning_counts_the_missing_months():
-    previous = Stored(Month(2025, 1), Month(2025, 3), 1, False, False, (), 80)
+    previous = Previous(Month(2025, 1), Month(2025, 3), 80)
     rows = [row(0, "2025-07", "2025-07")]
     check_against_series(
         rows, {0: empty(first_window=(Month(2025, 1), Month(2025, 3)), previous=previous)}, NOW

@@ -47,6 +47,7 @@ def test_a_wrong_check_digit_is_refused_with_the_reason():
         ("7507121840", "length", "10 characters"),
         ("", "length", "0 characters"),
         ("75071218X", "characters", "nine digits"),
+        ("7507121\u06634", "characters", "nine digits"),  # an Arabic-Indic digit
         ("2C0000123", "characters", "2A/2B"),
         ("000000000", "department", "'00'"),
         ("200000000", "department", "'20'"),
