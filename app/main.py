@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,9 @@ def create_app(database: Database | None = None) -> FastAPI:
         owned = database is None
         db = database or Database(make_engine(resolve_database_url(), get_settings().db_pool_size))
         set_database(db)
+        # What is alive once the app is built lives as long as the process: the collector
+        # need not walk it again at every full collection of a batch's objects.
+        gc.freeze()
         every = get_settings().rollup_refresh_seconds
         refresher = (
             asyncio.create_task(rollup.keep_fresh(db, every)) if owned and every > 0 else None
