@@ -196,7 +196,7 @@ def project_figures_sql(projects: str, by_scope: bool = False) -> str:
     This is the set-based twin of `app.projects.balance.compliance` (same status order, same
     balance due) for whole regions at once; a test holds the two to the same figures.
     """
-    scope = "scope, " if by_scope else ""
+    scope, pr_scope = ("scope, ", "pr.scope, ") if by_scope else ("", "")
     return f"""
     WITH projects AS ({projects}),
     ids AS (SELECT DISTINCT id FROM projects),
@@ -220,7 +220,7 @@ def project_figures_sql(projects: str, by_scope: bool = False) -> str:
         FROM project_event ev JOIN ids ON ids.id = ev.project_id
         GROUP BY ev.project_id
     ), standing AS (
-        SELECT {"pr.scope, " if by_scope else ""}pr.total, ev.notified_on,
+        SELECT {pr_scope}pr.total, ev.notified_on,
                coalesce(ev.advanced, 0) AS advanced,
                coalesce(ev.paid_amount, 0) AS paid_amount,
                coalesce(es.met, false) AND ev.declared IS NOT NULL AS qualifies,

@@ -164,8 +164,8 @@ async def _lock(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
-async def _exists(session: AsyncSession, sql: str, params: dict[str, Any]) -> bool:
-    return (await session.execute(text(f"SELECT EXISTS ({sql})"), params)).scalar_one()
+# Every scope of a month is written at once: the national rows tell the targets they used.
+_OTHER_TARGETS = "EXISTS (SELECT 1 FROM monthly_rollup WHERE scope = 'N' AND targets <> :targets)"
 
 
 @dataclass(frozen=True)
@@ -202,15 +202,13 @@ class Marks:
 
 
 async def _marks(session: AsyncSession, basis: Basis) -> Marks:
-    # Every scope of a month is written at once, and the national summary row always is:
-    # the national rows tell what the rollups were computed with.
+    # The national summary row is always written: without it, nothing was computed yet.
     row = (
         await session.execute(
             text(
-                """SELECT (SELECT min(id) FROM rollup_stale) AS months_low,
+                f"""SELECT (SELECT min(id) FROM rollup_stale) AS months_low,
                    (SELECT max(id) FROM rollup_stale) AS months_high,
-                   EXISTS (SELECT 1 FROM monthly_rollup WHERE scope = 'N'
-                           AND targets <> :targets) AS months_rebuild,
+                   {_OTHER_TARGETS} AS months_rebuild,
                    (SELECT min(id) FROM summary_stale) AS summary_low,
                    (SELECT max(id) FROM summary_stale) AS summary_high,
                    NOT EXISTS (SELECT 1 FROM summary_rollup WHERE scope = 'N'
@@ -223,13 +221,11 @@ async def _marks(session: AsyncSession, basis: Basis) -> Marks:
     return Marks(**row._mapping)
 
 
-async def _refresh_months(session: AsyncSession, basis: Basis) -> list[date]:
-    """Recompute the stale months (every month when the targets changed); those months."""
+async def _refresh_months(session: AsyncSession, basis: Basis, rebuild: bool) -> list[date]:
+    """Recompute the stale months (every month on a `rebuild`); those months."""
     marked = await session.execute(text("DELETE FROM rollup_stale RETURNING month"))
     months = {row.month for row in marked}
-    if await _exists(
-        session, "SELECT 1 FROM monthly_rollup WHERE targets <> :targets", {"targets": basis.key}
-    ):
+    if rebuild:
         await session.execute(text("DELETE FROM monthly_rollup"))
         every = await session.execute(text("SELECT DISTINCT period_end FROM measurement"))
         months |= {row.period_end for row in every}
@@ -269,8 +265,7 @@ async def monthly(
     state = (
         await session.execute(
             text(
-                """SELECT EXISTS (SELECT 1 FROM monthly_rollup WHERE scope = 'N'
-                                  AND targets <> :targets) AS rebuild,
+                f"""SELECT {_OTHER_TARGETS} AS rebuild,
                    ARRAY(SELECT DISTINCT month FROM rollup_stale
                          WHERE month BETWEEN :start AND :end ORDER BY month) AS stale"""
             ),
@@ -320,9 +315,9 @@ async def refresh_stale(database: Database, basis: Basis | None = None) -> list[
     """Bring the rollups up to date with every write committed before the call, in a
     transaction of its own; what was recomputed.
 
-    Readers call it before reading and each server process every few seconds. Callers that
-    arrive while another refresh runs wait for it and then recompute only if it missed
-    one of the writes they had seen marked: a burst of readers costs one recomputation.
+    Each server process calls it every few seconds, and `esms-usage demo` once. A caller
+    that arrives while another refresh runs waits for it, then recomputes only if it missed
+    one of the writes the caller had seen marked: several processes cost one recomputation.
     """
     basis = basis or current_basis()
     done: list[str] = []
@@ -331,9 +326,11 @@ async def refresh_stale(database: Database, basis: Basis | None = None) -> list[
         if seen.fresh:
             return done
         await _lock(session)
-        months_due, summary_due = (await _marks(session, basis)).due(seen)
+        now = await _marks(session, basis)
+        months_due, summary_due = now.due(seen)
         if months_due:
-            done += [str(Month.of(m)) for m in await _refresh_months(session, basis)]
+            months = await _refresh_months(session, basis, now.months_rebuild)
+            done += [str(Month.of(m)) for m in months]
         if summary_due:
             await _refresh_summary(session, basis)
             done.append("summary")
