@@ -22,10 +22,7 @@ Target (issue): compliance of every project in under 1 second. Exits 0 either wa
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +32,7 @@ from sqlalchemy import select
 from app.access.principal import Role
 from app.access.repository import create_token
 from app.clock import today
-from app.db import Database, make_engine, start_embedded_postgres, stop_embedded_postgres
+from app.db import Database, make_engine, start_embedded_postgres
 from app.demo import DemoSize, load_demo
 from app.projects.models import Project
 from app.projects.payments import standings
@@ -43,6 +40,7 @@ from tests.benchmarks.common import (
     free_port,
     migrated_database,
     percentile,
+    run_in_workdir,
     start_server,
     stop_server,
     wait_healthy,
@@ -132,14 +130,7 @@ def main() -> int:
     parser.add_argument("--establishments", type=int, default=40_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
-    try:
-        print(asyncio.run(run(args, workdir)))
-    finally:
-        stop_embedded_postgres()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return run_in_workdir(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -30,11 +30,8 @@ Targets (issue): region p95 < 100 ms, national p95 < 300 ms, project compliance 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +42,7 @@ from sqlalchemy import select
 from app.access.principal import Role
 from app.access.repository import create_token
 from app.clock import Month
-from app.db import Database, make_engine, start_embedded_postgres, stop_embedded_postgres
+from app.db import Database, make_engine, start_embedded_postgres
 from app.demo import DemoSize, load_demo
 from app.projects.models import Project
 from tests.benchmarks.common import (
@@ -53,6 +50,7 @@ from tests.benchmarks.common import (
     migrated_database,
     peak_memory_mb,
     percentile,
+    run_in_workdir,
     start_server,
     stop_server,
     wait_healthy,
@@ -275,14 +273,7 @@ def main() -> int:
     parser.add_argument("--establishments", type=int, default=40_000)
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--requests", type=int, default=30)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
-    try:
-        print(asyncio.run(run(args, workdir)))
-    finally:
-        stop_embedded_postgres()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return run_in_workdir(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,3 +102,17 @@ def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def run_in_workdir(run, args) -> int:
+    """Print what `run(args, workdir)` returns, with a throw-away directory for its embedded
+    PostgreSQL; the server is stopped and the directory deleted whatever happens."""
+    from app.db import stop_embedded_postgres
+
+    workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
+    try:
+        print(asyncio.run(run(args, workdir)))
+    finally:
+        stop_embedded_postgres()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
