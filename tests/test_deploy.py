@@ -12,11 +12,13 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+import asyncpg
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from app.db import SETTINGS
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,6 +283,34 @@ def test_workloads_read_database_url_from_the_cnpg_app_secret():
         assert (ref["name"], ref["key"]) == (secret, "uri"), kind
     template = manifests()[("Secret", secret)]
     assert "REPLACE" in template["stringData"]["uri"]
+
+
+def embedded_settings() -> dict[str, str]:
+    """name -> value of app/postgresql.conf, the embedded server's settings."""
+    settings = {}
+    for line in SETTINGS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            settings[name] = value.strip("'")
+    return settings
+
+
+def test_the_embedded_postgresql_runs_with_the_parameters_of_the_cluster():
+    parameters = one("Cluster")["spec"]["postgresql"]["parameters"]
+    settings = embedded_settings()
+    assert "shared_buffers" in settings
+    for name, value in settings.items():
+        assert parameters.get(name) == value, name
+
+
+async def test_the_embedded_server_has_applied_its_settings(pg_server):
+    conn = await asyncpg.connect(pg_server.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for name, value in embedded_settings().items():
+            assert await conn.fetchval(f"SHOW {name}") == value, name
+    finally:
+        await conn.close()
 
 
 # --- Availability -------------------------------------------------------------------------

@@ -4,14 +4,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Date,
     DateTime,
     Integer,
     String,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -49,15 +47,13 @@ class ExtractRevision(_Counts, Base):
     """Every revision ever accepted for an establishment-period, withdrawals included."""
 
     __tablename__ = "extract_revision"
-    __table_args__ = (UniqueConstraint("finess", "period_start", "revision"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # No foreign key on the hot tables: ingestion checks the referential in the same
     # transaction, and a trigger keeps establishments with data from being deleted.
-    finess: Mapped[str] = mapped_column(String(9))
-    period_start: Mapped[date] = mapped_column(Date)
+    finess: Mapped[str] = mapped_column(String(9), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     period_end: Mapped[date] = mapped_column(Date)
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     first_window: Mapped[bool] = mapped_column(Boolean)
     vendor_siren: Mapped[str | None] = mapped_column(String(9))
@@ -101,3 +97,8 @@ class LatestMeasurement(_Counts, Base):
     revision: Mapped[int] = mapped_column(Integer)
     first_window: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The bounds of the series, withdrawn periods aside: the first window (the oldest active
+    # period), and the start of the newest period stored, withdrawn or not.
+    first_start: Mapped[date] = mapped_column(Date)
+    first_end: Mapped[date] = mapped_column(Date)
+    newest_start: Mapped[date] = mapped_column(Date)

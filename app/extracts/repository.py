@@ -22,37 +22,48 @@ _COUNTS = ", ".join(COUNT_FIELDS)
 # For each row: is the establishment in the referential and in a project of the sender
 # (project_establishment refers to establishment, so a covered one is known and the
 # referential is only probed for the others), its first window, the stored period with the
-# same start, and the latest active period before the row's. latest_measurement holds
-# each establishment's newest active period (kept by the writes below and by withdrawals):
-# when it starts before the row, it is that previous period, and measurement is only
-# searched for rows that revise the past.
+# same start, and the latest active period before the row's.
+#
+# latest_measurement holds each establishment's newest active period and the bounds of its
+# series (kept by the writes below and by withdrawals). A row starting after every stored
+# period (nearly every row of a monthly push) is answered from it alone: its first window,
+# no stored period with that start, and the latest period as the previous one. The searches
+# of measurement run only for the other rows (revisions of the past, gaps filled, an
+# establishment with nothing active); their conditions on `l` are checked before any search.
 _CONTEXT_SQL = f"""
 SELECT b.i,
        pe.finess IS NOT NULL OR EXISTS (SELECT FROM establishment e WHERE e.finess = b.f)
            AS known,
        $3::text IS NULL OR pe.finess IS NOT NULL AS covered,
-       fw.period_start AS fw_start, fw.period_end AS fw_end,
+       coalesce(l.first_start, fw.period_start) AS fw_start,
+       coalesce(l.first_end, fw.period_end) AS fw_end,
        cur.period_end AS cur_end, cur.revision AS cur_revision,
        cur.withdrawn AS cur_withdrawn, cur.locked_by_event_id IS NOT NULL AS cur_locked,
        {", ".join(f"cur.{c} AS cur_{c}" for c in COUNT_FIELDS)},
-       coalesce(l.period_start, prev.period_start) AS prev_start,
-       coalesce(l.period_end, prev.period_end) AS prev_end,
-       CASE WHEN l.finess IS NOT NULL THEN l.accompanied_persons ELSE prev.accompanied_persons
-       END AS prev_accompanied_persons
+       CASE WHEN l.period_start < b.s THEN l.period_start ELSE prev.period_start END
+           AS prev_start,
+       CASE WHEN l.period_start < b.s THEN l.period_end ELSE prev.period_end END AS prev_end,
+       CASE WHEN l.period_start < b.s THEN l.accompanied_persons
+            ELSE prev.accompanied_persons END AS prev_accompanied_persons
 FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) WITH ORDINALITY
      AS b(f, s, i)
 LEFT JOIN (project_establishment pe JOIN project p ON p.id = pe.project_id AND p.vendor_siren = $3)
     ON pe.finess = b.f
-LEFT JOIN latest_measurement l ON l.finess = b.f AND l.period_start < b.s
+LEFT JOIN latest_measurement l ON l.finess = b.f
 LEFT JOIN LATERAL (
     SELECT period_start, period_end FROM measurement m
-    WHERE m.finess = b.f AND NOT m.withdrawn ORDER BY m.period_start LIMIT 1
+    WHERE l.finess IS NULL AND m.finess = b.f AND NOT m.withdrawn
+    ORDER BY m.period_start LIMIT 1
 ) fw ON true
-LEFT JOIN measurement cur ON cur.finess = b.f AND cur.period_start = b.s
 LEFT JOIN LATERAL (
-    SELECT period_start, period_end, accompanied_persons
-    FROM measurement m
-    WHERE l.finess IS NULL AND m.finess = b.f AND m.period_start < b.s AND NOT m.withdrawn
+    SELECT * FROM measurement m
+    WHERE (l.finess IS NULL OR b.s <= l.newest_start) AND m.finess = b.f AND m.period_start = b.s
+    LIMIT 1
+) cur ON true
+LEFT JOIN LATERAL (
+    SELECT period_start, period_end, accompanied_persons FROM measurement m
+    WHERE (l.finess IS NULL OR l.period_start >= b.s)
+      AND m.finess = b.f AND m.period_start < b.s AND NOT m.withdrawn
     ORDER BY m.period_start DESC LIMIT 1
 ) prev ON true
 """
@@ -129,8 +140,12 @@ STAGING_COLUMNS = (
     *COUNT_FIELDS,
 )
 
-# One statement: upsert the current measurements, move each establishment's latest pointer,
-# and append a revision for each row that really changed. Identical re-sends and frozen
+# One statement: upsert the current measurements, move each establishment's latest pointer
+# and bounds, and append a revision for each row that really changed. The latest pointer only
+# moves forward (a batch revising the past leaves it). A new one takes the batch's oldest
+# written period as first window (the rules make it one), and the bounds only widen: while an
+# establishment has an active period nothing before its first window is accepted, and a
+# period after every stored one always moves the pointer. Identical re-sends and frozen
 # periods are filtered under the row lock, so two concurrent senders still get unique,
 # consecutive revision numbers. Rows are locked in key order: two batches sharing periods in
 # different orders would otherwise deadlock (and one of them fail).
@@ -154,16 +169,23 @@ WITH upserted AS (
               m.received_at, m.warnings, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}
 ), latest AS (
     INSERT INTO latest_measurement AS l (finess, period_start, period_end, revision,
-                                         first_window, received_at, {_COUNTS})
+                                         first_window, received_at, {_COUNTS},
+                                         first_start, first_end, newest_start)
     SELECT DISTINCT ON (u.finess) u.finess, u.period_start, u.period_end, u.revision,
-           u.first_window, u.received_at, {", ".join(f"u.{c}" for c in COUNT_FIELDS)}
+           u.first_window, u.received_at, {", ".join(f"u.{c}" for c in COUNT_FIELDS)},
+           min(u.period_start) OVER w, min(u.period_end) OVER w, u.period_start
     FROM upserted u
+    WINDOW w AS (PARTITION BY u.finess)
     ORDER BY u.finess, u.period_start DESC
     ON CONFLICT (finess) DO UPDATE SET
         period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
         revision = EXCLUDED.revision, first_window = EXCLUDED.first_window,
         received_at = EXCLUDED.received_at,
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)}
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)},
+        first_start = least(l.first_start, EXCLUDED.first_start),
+        first_end = CASE WHEN EXCLUDED.first_start < l.first_start THEN EXCLUDED.first_end
+                         ELSE l.first_end END,
+        newest_start = greatest(l.newest_start, EXCLUDED.newest_start)
     WHERE l.period_start <= EXCLUDED.period_start
 )
 INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
@@ -268,15 +290,32 @@ async def withdraw(
 async def refresh_latest(conn: asyncpg.Connection, finess: str) -> None:
     """Point latest_measurement back at the newest active period (after a withdrawal)."""
     await conn.execute("DELETE FROM latest_measurement WHERE finess = $1", finess)
-    await conn.execute(
-        f"""INSERT INTO latest_measurement (finess, period_start, period_end, revision,
-                                            first_window, received_at, {_COUNTS})
-            SELECT finess, period_start, period_end, revision, first_window, received_at,
-                   {_COUNTS}
-            FROM measurement WHERE finess = $1 AND NOT withdrawn
-            ORDER BY period_start DESC LIMIT 1""",
-        finess,
-    )
+    await conn.execute(_LATEST_FROM_MEASUREMENT.format(where="WHERE finess = $1"), finess)
+
+
+async def rebuild_latest(conn: asyncpg.Connection) -> None:
+    """Derive the whole of latest_measurement from measurement (bulk loads)."""
+    await conn.execute("DELETE FROM latest_measurement")
+    await conn.execute(_LATEST_FROM_MEASUREMENT.format(where=""))
+
+
+# Each establishment's newest active period and the bounds of its series (none when nothing
+# is active), from measurement.
+_LATEST_FROM_MEASUREMENT = f"""
+INSERT INTO latest_measurement (finess, period_start, period_end, revision, first_window,
+                                received_at, {_COUNTS}, first_start, first_end, newest_start)
+SELECT m.finess, m.period_start, m.period_end, m.revision, m.first_window, m.received_at,
+       {", ".join(f"m.{c}" for c in COUNT_FIELDS)}, f.period_start, f.period_end, s.newest_start
+FROM (
+    SELECT finess,
+           min(period_start) FILTER (WHERE NOT withdrawn) AS first_start,
+           max(period_start) FILTER (WHERE NOT withdrawn) AS latest_start,
+           max(period_start) AS newest_start
+    FROM measurement {{where}} GROUP BY finess
+) s
+JOIN measurement m ON m.finess = s.finess AND m.period_start = s.latest_start
+JOIN measurement f ON f.finess = s.finess AND f.period_start = s.first_start
+"""
 
 
 async def series_state(session: AsyncSession, finess: str) -> list[asyncpg.Record]:

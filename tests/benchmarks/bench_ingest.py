@@ -64,6 +64,7 @@ from app.db import (
     stop_embedded_postgres,
 )
 from app.extracts.models import COUNT_FIELDS
+from app.extracts.repository import rebuild_latest
 from app.referential.finess_file import synthetic_records
 from app.referential.importer import import_records
 from tests.benchmarks.common import (
@@ -276,7 +277,7 @@ def history_rows(fleet: Fleet, first: Month, months: int, seed: int) -> Iterator
 
 async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, months: int) -> int:
     """COPY the history into extract_revision (every revision) and measurement (the latest
-    revision of each period), then derive latest_measurement as migration 0002 does."""
+    revision of each period), then derive latest_measurement as the app does."""
     written, chunk = 0, []
     dropped = (REVISION_COLUMNS.index("token_id"), REVISION_COLUMNS.index("request_id"))
     async with conn.transaction():
@@ -286,7 +287,7 @@ async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, mon
                 written += await copy_history_chunk(conn, chunk, dropped)
                 chunk = []
         written += await copy_history_chunk(conn, chunk, dropped)
-        await conn.execute(LATEST_SQL)
+        await rebuild_latest(conn)
     # A steady state for the push: statistics, visibility map and the load's WAL settled,
     # so that neither autovacuum nor a checkpoint of the bulk load runs during the push.
     await conn.execute("VACUUM (ANALYZE)")
@@ -301,17 +302,6 @@ async def copy_history_chunk(conn: asyncpg.Connection, rows: list[tuple], droppe
     latest = [tuple(v for i, v in enumerate(row) if i not in dropped) for row in rows]
     await conn.copy_records_to_table("measurement", records=latest, columns=MEASUREMENT_COLUMNS)
     return len(rows)
-
-
-# The newest active period of each establishment (the table the writes keep up to date).
-LATEST_SQL = f"""
-INSERT INTO latest_measurement (finess, period_start, period_end, revision, first_window,
-                                received_at, {", ".join(COUNT_FIELDS)})
-SELECT DISTINCT ON (finess) finess, period_start, period_end, revision, first_window,
-       received_at, {", ".join(COUNT_FIELDS)}
-FROM measurement WHERE NOT withdrawn
-ORDER BY finess, period_start DESC
-"""
 
 
 # --- The pushed month -------------------------------------------------------------------
