@@ -15,9 +15,11 @@ import httpx
 import pytest
 
 from app import migrate
-from app.access.principal import Role
+from app.access.principal import Principal, Role
 from app.access.repository import create_token
-from app.db import Database, make_engine
+from app.db import Database, async_url, make_engine
+from app.extracts import service
+from app.extracts.service import BatchOptions
 from app.main import create_app
 from app.referential.finess import make_finess
 from app.referential.models import Establishment
@@ -76,12 +78,21 @@ async def test_ready_says_when_the_schema_is_behind(pg_server):
     assert ready.status_code == 200 and ready.json()["schema"] == migrate.head_revision()
 
 
+SIREN = valid_siren(4242)
+
+
 @pytest.fixture(scope="module")
 async def shared_database(pg_server):
-    url = await _create_database(pg_server, "esms_two_processes")
+    return await seeded_database(pg_server, "esms_two_processes")
+
+
+async def seeded_database(pg_server: str, name: str) -> tuple[str, str, str]:
+    """A migrated database with one vendor, one establishment in one of its projects, and
+    the vendor's token: (URL, FINESS, token)."""
+    url = await _create_database(pg_server, name)
     await migrate.upgrade(url)
     database = Database(make_engine(url, pool_size=2))
-    siren = valid_siren(4242)
+    siren = SIREN
     finess = make_finess("75", 424_242)
     async with database.sessions() as session:
         session.add(Vendor(siren=siren, name="Éditeur"))
@@ -207,3 +218,59 @@ async def test_metrics_count_extract_outcomes(client, factory):
     assert 'esms_extract_rows_total{outcome="created"}' in body
     assert 'esms_extract_rejections_total{code="window_length"}' in body
     assert 'esms_http_requests_total{method="POST",route="/api/v1/extracts",status="200"}' in body
+
+
+async def test_a_period_stored_meanwhile_by_another_sender_is_compared_not_lost(pg_server):
+    """A row read as new whose period another sender stores before this batch writes: the
+    write waits for that sender, then compares with what it stored (a revision, or unchanged
+    when the counts are the same), as if the period had been there from the start."""
+    url, finess, _ = await seeded_database(pg_server, "esms_write_race")
+    database = Database(make_engine(async_url(url), pool_size=3))
+    principal = Principal(None, Role.VENDOR, vendor_siren=SIREN)
+    watcher = await asyncpg.connect(url)
+
+    async def race(agenda: int) -> dict:
+        async with database.sessions() as first, database.sessions() as second:
+            await first.begin()
+            await second.begin()
+            stored = await service.ingest(
+                first, principal, [extract(finess, "2024-01", "2024-03")], BatchOptions()
+            )
+            assert stored["results"][0]["outcome"] == "created"
+            late = asyncio.create_task(
+                service.ingest(
+                    second,
+                    principal,
+                    [extract(finess, "2024-01", "2024-03", active_files_with_agenda_event=agenda)],
+                    BatchOptions(),
+                )
+            )
+            # The second write waits on the first one's new key...
+            for _ in range(100):
+                waiting = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 1 and not late.done()
+            await first.commit()
+            summary = await late  # ...and goes on once it is stored.
+            await second.commit()
+            return summary["results"][0]
+
+    try:
+        revised = await race(agenda=60)
+        assert (revised["outcome"], revised["revision"]) == ("revised", 2)
+        await watcher.execute("DELETE FROM extract_revision; DELETE FROM latest_measurement")
+        await watcher.execute("DELETE FROM measurement")
+        same = await race(agenda=74)  # the counts of the first sender
+        assert (same["outcome"], same["revision"]) == ("unchanged", 1)
+        history = await watcher.fetch(
+            "SELECT revision FROM extract_revision WHERE finess = $1 ORDER BY revision", finess
+        )
+        assert [r["revision"] for r in history] == [1]
+    finally:
+        await watcher.close()
+        await database.dispose()

@@ -128,34 +128,54 @@ def _contexts(
 _STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS extract_staging (
     finess varchar(9), period_start date, period_end date, first_window boolean,
-    warnings text, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
-) ON COMMIT DELETE ROWS
+    fresh boolean, warnings text, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
+) ON COMMIT DELETE ROWS;
+DELETE FROM extract_staging
 """
 STAGING_COLUMNS = (
     "finess",
     "period_start",
     "period_end",
     "first_window",
+    "fresh",
     "warnings",
     *COUNT_FIELDS,
 )
 
-# One statement: upsert the current measurements, move each establishment's latest pointer
-# and bounds, and append a revision for each row that really changed. The latest pointer only
-# moves forward (a batch revising the past leaves it). A new one takes the batch's oldest
-# written period as first window (the rules make it one), and the bounds only widen: while an
-# establishment has an active period nothing before its first window is accepted, and a
-# period after every stored one always moves the pointer. Identical re-sends and frozen
-# periods are filtered under the row lock, so two concurrent senders still get unique,
-# consecutive revision numbers. Rows are locked in key order: two batches sharing periods in
-# different orders would otherwise deadlock (and one of them fail).
-_UPSERT = f"""
-WITH upserted AS (
-    INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
-                                  first_window, vendor_siren, received_at, warnings, {_COUNTS})
+# One statement: write the current measurements, move each establishment's latest pointer
+# and bounds, and append a revision for each row that really changed.
+#
+# Rows read as new (`fresh`: no stored period had their start) are plainly inserted; when $4
+# is false, or for the other rows, an upsert filters identical re-sends and frozen periods
+# under the row lock, so two concurrent senders still get unique, consecutive revision
+# numbers. A fresh row that another sender has stored since it was read makes the plain
+# insert fail (unique key): the statement is then run again with $4 false (see write_batch).
+# Rows are locked in key order: two batches sharing periods in different orders would
+# otherwise deadlock (and one of them fail).
+#
+# The latest pointer only moves forward (a batch revising the past leaves it). A new one
+# takes the batch's oldest written period as first window (the rules make it one), and the
+# bounds only widen: while an establishment has an active period nothing before its first
+# window is accepted, and a period after every stored one always moves the pointer.
+_MEASUREMENT_COLUMNS = f"""(finess, period_start, period_end, revision, withdrawn, first_window,
+    vendor_siren, received_at, warnings, {_COUNTS})"""
+_FROM_STAGING = f"""
     SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, now(),
            s.warnings::jsonb, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
-    FROM extract_staging s
+    FROM extract_staging s"""
+_WRITTEN = f"""m.finess, m.period_start, m.period_end, m.revision, m.first_window, m.received_at,
+              m.warnings, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}"""
+_UPSERT = f"""
+WITH created AS (
+    INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
+    {_FROM_STAGING}
+    WHERE s.fresh AND $4
+    ORDER BY s.finess, s.period_start
+    RETURNING {_WRITTEN}
+), revised AS (
+    INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
+    {_FROM_STAGING}
+    WHERE NOT (s.fresh AND $4)
     ORDER BY s.finess, s.period_start
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
@@ -165,8 +185,9 @@ WITH upserted AS (
     WHERE m.locked_by_event_id IS NULL
       AND (m.withdrawn OR ({", ".join(f"m.{c}" for c in COUNT_FIELDS)})
            IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))
-    RETURNING m.finess, m.period_start, m.period_end, m.revision, m.first_window,
-              m.received_at, m.warnings, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}
+    RETURNING {_WRITTEN}
+), upserted AS (
+    SELECT * FROM created UNION ALL SELECT * FROM revised
 ), latest AS (
     INSERT INTO latest_measurement AS l (finess, period_start, period_end, revision,
                                          first_window, received_at, {_COUNTS},
@@ -206,18 +227,26 @@ async def write_batch(
     token_id: int | None,
     request_id: str | None,
 ) -> dict[tuple[str, date], int]:
-    """COPY the accepted rows into a staging table, then one set-based upsert.
+    """COPY the accepted rows into a staging table, then one set-based write.
 
     Returns the revision written for each (finess, period_start) that changed.
     """
     if not records:
         return {}
     conn = await raw_connection(session)
+    # ON COMMIT clears the staging table, but a savepoint (tests, nested work) does not
+    # commit: _STAGING empties it too.
     await conn.execute(_STAGING)
-    # ON COMMIT clears it, but a savepoint (tests, nested work) does not commit.
-    await conn.execute("DELETE FROM extract_staging")
     await copy_records(conn, "extract_staging", records, STAGING_COLUMNS)
-    written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id)
+    await conn.execute("SAVEPOINT extract_write")
+    try:
+        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, True)
+    except asyncpg.UniqueViolationError:
+        # A period read as new was stored meanwhile by another sender: write every row
+        # through the upsert, which compares with what is stored now.
+        await conn.execute("ROLLBACK TO SAVEPOINT extract_write")
+        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, False)
+    await conn.execute("RELEASE SAVEPOINT extract_write")
     return {(r[0], r[1]): r[2] for r in written}  # finess, period_start: revision
 
 
@@ -226,11 +255,13 @@ def staging_record(
     start: date,
     end: date,
     first_window: bool,
+    fresh: bool,
     warnings: list[dict[str, str]] | None,
     counts: Sequence[int | None],
 ) -> tuple[Any, ...]:
+    """A staging row; `fresh` when no stored period had this start when the batch was read."""
     text = orjson.dumps(warnings).decode() if warnings else "[]"
-    return (finess, start, end, first_window, text, *counts)
+    return (finess, start, end, first_window, fresh, text, *counts)
 
 
 async def current_rows(

@@ -149,6 +149,7 @@ async def _write(
                 starts[i],  # type: ignore[arg-type]
                 rows[i].end.first_day,  # type: ignore[union-attr]
                 rows[i].first_window,
+                predicted[i][0] == "created",
                 _errors(rows[i].warnings) if rows[i].warnings else None,
                 counts_tuple(rows[i].counts),
             )
