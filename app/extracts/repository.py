@@ -128,7 +128,7 @@ def _contexts(
 _STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS extract_staging (
     finess varchar(9), period_start date, period_end date, first_window boolean,
-    fresh boolean, warnings text, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
+    expected integer, warnings text, {", ".join(f"{c} integer" for c in COUNT_FIELDS)}
 ) ON COMMIT DELETE ROWS;
 DELETE FROM extract_staging
 """
@@ -137,7 +137,7 @@ STAGING_COLUMNS = (
     "period_start",
     "period_end",
     "first_window",
-    "fresh",
+    "expected",
     "warnings",
     *COUNT_FIELDS,
 )
@@ -145,11 +145,14 @@ STAGING_COLUMNS = (
 # One statement: write the current measurements, move each establishment's latest pointer
 # and bounds, and append a revision for each row that really changed.
 #
-# Rows read as new (`fresh`: no stored period had their start) are plainly inserted; when $4
-# is false, or for the other rows, an upsert filters identical re-sends and frozen periods
-# under the row lock, so two concurrent senders still get unique, consecutive revision
-# numbers. A fresh row that another sender has stored since it was read makes the plain
-# insert fail (unique key): the statement is then run again with $4 false (see write_batch).
+# Each staged row carries the revision it is expected to get: 1 when no stored period had its
+# start as the batch was read, the stored revision + 1 otherwise. Rows expecting 1 are
+# plainly inserted; when $4 is false, or for the other rows, an upsert filters identical
+# re-sends and frozen periods under the row lock, so two concurrent senders still get unique,
+# consecutive revision numbers. A new row that another sender has stored since it was read
+# makes the plain insert fail (unique key): the statement is then run again with $4 false
+# (see write_batch). Only the rows whose revision is not the expected one come back (NULL
+# for a row not written): nearly always none.
 # Rows are locked in key order: two batches sharing periods in different orders would
 # otherwise deadlock (and one of them fail).
 #
@@ -169,13 +172,13 @@ _UPSERT = f"""
 WITH created AS (
     INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
     {_FROM_STAGING}
-    WHERE s.fresh AND $4
+    WHERE s.expected = 1 AND $4
     ORDER BY s.finess, s.period_start
     RETURNING {_WRITTEN}
 ), revised AS (
     INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
     {_FROM_STAGING}
-    WHERE NOT (s.fresh AND $4)
+    WHERE NOT (s.expected = 1 AND $4)
     ORDER BY s.finess, s.period_start
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
@@ -208,14 +211,19 @@ WITH created AS (
                          ELSE l.first_end END,
         newest_start = greatest(l.newest_start, EXCLUDED.newest_start)
     WHERE l.period_start <= EXCLUDED.period_start
-)
-INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
+), written AS (
+    INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
                               first_window, vendor_siren, token_id, request_id, received_at,
                               warnings, {_COUNTS})
 SELECT u.finess, u.period_start, u.period_end, u.revision, false, u.first_window, $1, $2, $3,
        u.received_at, u.warnings, {", ".join(f"u.{c}" for c in COUNT_FIELDS)}
 FROM upserted u
-RETURNING finess, period_start, revision
+    RETURNING finess, period_start, revision
+)
+SELECT s.finess, s.period_start, w.revision
+FROM extract_staging s
+LEFT JOIN written w ON w.finess = s.finess AND w.period_start = s.period_start
+WHERE w.revision IS DISTINCT FROM s.expected
 """
 
 
@@ -229,7 +237,9 @@ async def write_batch(
 ) -> dict[tuple[str, date], int]:
     """COPY the accepted rows into a staging table, then one set-based write.
 
-    Returns the revision written for each (finess, period_start) that changed.
+    Returns the rows whose outcome is not the one expected, (finess, period_start) ->
+    the revision written, or None when the row was not written (another sender stored the
+    same counts meanwhile, or froze the period).
     """
     if not records:
         return {}
@@ -247,7 +257,7 @@ async def write_batch(
         await conn.execute("ROLLBACK TO SAVEPOINT extract_write")
         written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, False)
     await conn.execute("RELEASE SAVEPOINT extract_write")
-    return {(r[0], r[1]): r[2] for r in written}  # finess, period_start: revision
+    return {(r[0], r[1]): r[2] for r in written}
 
 
 def staging_record(
@@ -255,13 +265,13 @@ def staging_record(
     start: date,
     end: date,
     first_window: bool,
-    fresh: bool,
+    expected: int,
     warnings: list[dict[str, str]] | None,
     counts: Sequence[int | None],
 ) -> tuple[Any, ...]:
-    """A staging row; `fresh` when no stored period had this start when the batch was read."""
+    """A staging row; `expected` is the revision it should get (see _UPSERT)."""
     text = orjson.dumps(warnings).decode() if warnings else "[]"
-    return (finess, start, end, first_window, fresh, text, *counts)
+    return (finess, start, end, first_window, expected, text, *counts)
 
 
 async def current_rows(

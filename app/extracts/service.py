@@ -149,13 +149,13 @@ async def _write(
                 starts[i],  # type: ignore[arg-type]
                 rows[i].end.first_day,  # type: ignore[union-attr]
                 rows[i].first_window,
-                predicted[i][0] == "created",
+                predicted[i][1],
                 _errors(rows[i].warnings) if rows[i].warnings else None,
                 counts_tuple(rows[i].counts),
             )
             for i in to_write
         ]
-    written = await repository.write_batch(
+    surprises = await repository.write_batch(
         session,
         records,
         vendor_siren=principal.vendor_siren,
@@ -166,7 +166,9 @@ async def _write(
     missing = []
     for i in to_write:
         key = (rows[i].finess, starts[i])
-        revision = written.get(key)  # type: ignore[arg-type]
+        if key not in surprises:
+            continue  # written with the revision predicted
+        revision = surprises[key]
         if revision == 1:
             final[i] = ("created", 1)
         elif revision is not None:
