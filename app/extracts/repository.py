@@ -49,7 +49,9 @@ FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) WITH ORD
      AS b(f, s, i)
 LEFT JOIN (project_establishment pe JOIN project p ON p.id = pe.project_id AND p.vendor_siren = $3)
     ON pe.finess = b.f
-LEFT JOIN latest_measurement l ON l.finess = b.f
+LEFT JOIN LATERAL (  -- one probe per row, cheaper than hashing the whole table per batch
+    SELECT * FROM latest_measurement l WHERE l.finess = b.f LIMIT 1
+) l ON true
 LEFT JOIN LATERAL (
     SELECT period_start, period_end FROM measurement m
     WHERE l.finess IS NULL AND m.finess = b.f AND NOT m.withdrawn
