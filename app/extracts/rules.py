@@ -275,28 +275,20 @@ def _parse_well_formed(
     )
 
 
-_REQUIRED = len(REQUIRED_COUNTS)  # the first fields of COUNT_FIELDS
-_INT = {int}
-
-
 def _well_formed_counts(raw: dict[str, Any], text_cells: bool) -> dict[str, int | None] | None:
     """The nine counts of a row when each is a valid count (or an absent optional one)."""
-    values = list(map(raw.get, COUNT_FIELDS))
-    required = values[:_REQUIRED]
-    # Most rows carry plain integers in range for every required count: checked at once.
-    at_once = set(map(type, required)) == _INT and min(required) >= 0 and max(required) <= MAX_COUNT
-    for i in range(_REQUIRED if at_once else 0, len(values)):
-        value = values[i]
+    counts: dict[str, int | None] = {}
+    for name in COUNT_FIELDS:
+        value = raw.get(name)
         if type(value) is not int or not 0 <= value <= MAX_COUNT:
             if value is None or value == "":
-                if i < _REQUIRED:
+                if name not in _OPTIONAL:
                     return None
-                values[i] = None
+                value = None
             elif not text_cells or (value := _count_in_text(value)) is None:
                 return None
-            else:
-                values[i] = value
-    return dict(zip(COUNT_FIELDS, values, strict=True))
+        counts[name] = value
+    return counts
 
 
 def _count_in_text(value: Any) -> int | None:
