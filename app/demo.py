@@ -357,7 +357,8 @@ async def _decide_balances(session, rng: random.Random, ids: list[int]) -> int:
 
 
 async def _write_extracts(session, rng, members, category, first: Month, months: int) -> int:
-    """COPY every establishment's series into the history and the current measurements."""
+    """COPY every establishment's series: the current revision of each period into
+    measurement, the revisions it superseded (a corrected month) into extract_revision."""
     conn = await raw_connection(session)
     measurement_rows, revision_rows = [], []
     for finess, vendor in members:
@@ -365,18 +366,14 @@ async def _write_extracts(session, rng, members, category, first: Month, months:
         for start, end, first_window, counts in _series(rng, profile, first, months):
             base = (finess, start.first_day, end.first_day)
             received = end.plus(1).first_day
+            revision = 1
             if profile.corrected is not None and start == first.plus(profile.corrected):
                 wrong = (counts[0] + 7, *counts[1:])
                 revision_rows.append((*base, 1, False, first_window, vendor, "[]", *wrong))
-                revision_rows.append((*base, 2, False, first_window, vendor, "[]", *counts))
-                measurement_rows.append(
-                    (*base, 2, False, first_window, vendor, received, "[]", *counts)
-                )
-            else:
-                revision_rows.append((*base, 1, False, first_window, vendor, "[]", *counts))
-                measurement_rows.append(
-                    (*base, 1, False, first_window, vendor, received, "[]", *counts)
-                )
+                revision = 2
+            measurement_rows.append(
+                (*base, revision, False, first_window, vendor, received, "[]", *counts)
+            )
     columns = (
         "finess",
         "period_start",

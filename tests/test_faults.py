@@ -91,18 +91,21 @@ def first_windows(numbers: list[str], **counts: int) -> dict:
 
 
 async def stored(url: str, numbers: list[str]) -> tuple[int, int]:
-    """Measurements and revisions stored for these establishments."""
+    """Measurements stored for these establishments, and how many of them record who sent
+    them (token and request)."""
     conn = await asyncpg.connect(url)
     try:
         measurements = await conn.fetchval(
             "SELECT count(*) FROM measurement WHERE finess = ANY($1::text[])", numbers
         )
-        revisions = await conn.fetchval(
-            "SELECT count(*) FROM extract_revision WHERE finess = ANY($1::text[])", numbers
+        sent = await conn.fetchval(
+            "SELECT count(*) FROM measurement WHERE finess = ANY($1::text[])"
+            " AND token_id IS NOT NULL AND request_id IS NOT NULL",
+            numbers,
         )
     finally:
         await conn.close()
-    return measurements, revisions
+    return measurements, sent
 
 
 async def batch_is_being_written(url: str) -> None:

@@ -79,6 +79,9 @@ async def test_ready_says_when_the_schema_is_behind(pg_server):
 
 
 SIREN = valid_siren(4242)
+# Every revision stored for an establishment: those superseded, and the current ones.
+HISTORY = """SELECT revision FROM extract_revision WHERE finess = $1
+             UNION ALL SELECT revision FROM measurement WHERE finess = $1 ORDER BY revision"""
 
 
 @pytest.fixture(scope="module")
@@ -191,12 +194,7 @@ async def test_two_servers_never_lose_or_duplicate_a_revision(
         _dsn(url.replace("postgresql://", "postgresql+asyncpg://"), "esms_two_processes")
     )
     try:
-        stored = [
-            r["revision"]
-            for r in await conn.fetch(
-                "SELECT revision FROM extract_revision WHERE finess = $1 ORDER BY revision", finess
-            )
-        ]
+        stored = [r["revision"] for r in await conn.fetch(HISTORY, finess)]
         current = await conn.fetchrow(
             "SELECT revision, active_files_with_agenda_event FROM measurement WHERE finess = $1",
             finess,
@@ -267,9 +265,7 @@ async def test_a_period_stored_meanwhile_by_another_sender_is_compared_not_lost(
         await watcher.execute("DELETE FROM measurement")
         same = await race(agenda=74)  # the counts of the first sender
         assert (same["outcome"], same["revision"]) == ("unchanged", 1)
-        history = await watcher.fetch(
-            "SELECT revision FROM extract_revision WHERE finess = $1 ORDER BY revision", finess
-        )
+        history = await watcher.fetch(HISTORY, finess)
         assert [r["revision"] for r in history] == [1]
     finally:
         await watcher.close()

@@ -44,7 +44,10 @@ class _Counts:
 
 
 class ExtractRevision(_Counts, Base):
-    """Every revision ever accepted for an establishment-period, withdrawals included."""
+    """Every revision of an establishment-period that a later one superseded (a revised
+    count, a withdrawal, a re-send after a withdrawal), moved here by a trigger of
+    `measurement` when it is replaced. With the current revision, in `measurement`, it is
+    the whole history: every revision accepted, each stored once."""
 
     __tablename__ = "extract_revision"
 
@@ -77,6 +80,8 @@ class Measurement(_Counts, Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     first_window: Mapped[bool] = mapped_column(Boolean)
     vendor_siren: Mapped[str | None] = mapped_column(String(9))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

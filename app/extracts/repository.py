@@ -144,8 +144,9 @@ STAGING_COLUMNS = (
     *COUNT_FIELDS,
 )
 
-# One statement: write the current measurements, move each establishment's latest pointer
-# and bounds, and append a revision for each row that really changed.
+# One statement: write the current measurements (each revision it replaces moves to
+# extract_revision, by the trigger of migration 0009) and move each establishment's latest
+# pointer and bounds.
 #
 # Each staged row carries the revision it is expected to get: 1 when no stored period had its
 # start as the batch was read, the stored revision + 1 otherwise. Rows expecting 1 are
@@ -163,9 +164,9 @@ STAGING_COLUMNS = (
 # bounds only widen: while an establishment has an active period nothing before its first
 # window is accepted, and a period after every stored one always moves the pointer.
 _MEASUREMENT_COLUMNS = f"""(finess, period_start, period_end, revision, withdrawn, first_window,
-    vendor_siren, received_at, warnings, {_COUNTS})"""
+    vendor_siren, token_id, request_id, received_at, warnings, {_COUNTS})"""
 _FROM_STAGING = f"""
-    SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, now(),
+    SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, $2, $3, now(),
            s.warnings::jsonb, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
     FROM extract_staging s"""
 _WRITTEN = f"""m.finess, m.period_start, m.period_end, m.revision, m.first_window, m.received_at,
@@ -185,6 +186,7 @@ WITH created AS (
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
         first_window = EXCLUDED.first_window, vendor_siren = EXCLUDED.vendor_siren,
+        token_id = EXCLUDED.token_id, request_id = EXCLUDED.request_id,
         received_at = EXCLUDED.received_at, warnings = EXCLUDED.warnings,
         {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)}
     WHERE m.locked_by_event_id IS NULL
@@ -213,19 +215,11 @@ WITH created AS (
                          ELSE l.first_end END,
         newest_start = greatest(l.newest_start, EXCLUDED.newest_start)
     WHERE l.period_start <= EXCLUDED.period_start
-), written AS (
-    INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
-                              first_window, vendor_siren, token_id, request_id, received_at,
-                              warnings, {_COUNTS})
-SELECT u.finess, u.period_start, u.period_end, u.revision, false, u.first_window, $1, $2, $3,
-       u.received_at, u.warnings, {", ".join(f"u.{c}" for c in COUNT_FIELDS)}
-FROM upserted u
-    RETURNING finess, period_start, revision
 )
-SELECT s.finess, s.period_start, w.revision
+SELECT s.finess, s.period_start, u.revision
 FROM extract_staging s
-LEFT JOIN written w ON w.finess = s.finess AND w.period_start = s.period_start
-WHERE w.revision IS DISTINCT FROM s.expected
+LEFT JOIN upserted u ON u.finess = s.finess AND u.period_start = s.period_start
+WHERE u.revision IS DISTINCT FROM s.expected
 """
 
 
@@ -302,20 +296,15 @@ async def withdraw(
 ) -> int | None:
     """Record a withdrawal as a new revision; None when there is nothing active to withdraw."""
     conn = await raw_connection(session)
+    # The withdrawn period keeps its place with no counts; the revision it replaces moves
+    # to extract_revision (trigger of migration 0009).
     row = await conn.fetchrow(
-        """
-        WITH w AS (
-            UPDATE measurement SET revision = revision + 1, withdrawn = true,
-                   vendor_siren = $3, received_at = now()
-            WHERE finess = $1 AND period_start = $2 AND NOT withdrawn
-              AND locked_by_event_id IS NULL
-            RETURNING finess, period_start, period_end, revision, first_window, received_at
-        )
-        INSERT INTO extract_revision (finess, period_start, period_end, revision, withdrawn,
-                                      first_window, vendor_siren, token_id, request_id,
-                                      received_at, warnings)
-        SELECT finess, period_start, period_end, revision, true, first_window, $3, $4, $5,
-               received_at, '[]'::jsonb FROM w
+        f"""
+        UPDATE measurement SET revision = revision + 1, withdrawn = true, vendor_siren = $3,
+               token_id = $4, request_id = $5, received_at = now(), warnings = '[]',
+               {", ".join(f"{c} = NULL" for c in COUNT_FIELDS)}
+        WHERE finess = $1 AND period_start = $2 AND NOT withdrawn
+          AND locked_by_event_id IS NULL
         RETURNING revision
         """,
         finess,

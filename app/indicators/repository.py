@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.extracts.models import ExtractRevision, Measurement
+from app.extracts.models import COUNT_FIELDS, ExtractRevision, Measurement
 
 
 async def measurements(
@@ -21,13 +22,37 @@ async def measurements(
     return list((await session.execute(query.order_by(Measurement.period_start))).scalars())
 
 
+_REVISION_COLUMNS = (
+    "period_start",
+    "period_end",
+    "revision",
+    "withdrawn",
+    "first_window",
+    "vendor_siren",
+    "token_id",
+    "request_id",
+    "received_at",
+    "warnings",
+    *COUNT_FIELDS,
+)
+
+
 async def revisions(
     session: AsyncSession, finess: str, start: date | None, end: date | None
-) -> list[ExtractRevision]:
-    query = select(ExtractRevision).where(ExtractRevision.finess == finess)
-    if start is not None:
-        query = query.where(ExtractRevision.period_end >= start)
-    if end is not None:
-        query = query.where(ExtractRevision.period_start <= end)
-    query = query.order_by(ExtractRevision.period_start, ExtractRevision.revision)
-    return list((await session.execute(query)).scalars())
+) -> list[Row[Any]]:
+    """Every revision of the establishment's periods, in order: those superseded
+    (extract_revision) and the current one of each period (measurement)."""
+
+    def of(table: type[ExtractRevision] | type[Measurement]) -> Select[Any]:
+        query = select(*(getattr(table, c) for c in _REVISION_COLUMNS)).where(
+            table.finess == finess
+        )
+        if start is not None:
+            query = query.where(table.period_end >= start)
+        if end is not None:
+            query = query.where(table.period_start <= end)
+        return query
+
+    history = union_all(of(ExtractRevision), of(Measurement)).subquery()
+    query = select(history).order_by(history.c.period_start, history.c.revision)
+    return list((await session.execute(query)).all())

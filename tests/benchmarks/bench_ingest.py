@@ -96,17 +96,6 @@ REVISION_COLUMNS = (
     "warnings",
     *COUNT_FIELDS,
 )
-MEASUREMENT_COLUMNS = (
-    "finess",
-    "period_start",
-    "period_end",
-    "revision",
-    "withdrawn",
-    "first_window",
-    "vendor_siren",
-    "warnings",
-    *COUNT_FIELDS,
-)
 
 
 @dataclass
@@ -253,40 +242,45 @@ def history_periods(first: Month, months: int) -> list[tuple[date, date, bool]]:
     return periods
 
 
-def history_rows(fleet: Fleet, first: Month, months: int, seed: int) -> Iterator[tuple]:
-    """Revision rows (REVISION_COLUMNS) of every establishment's history."""
+# Share of stored periods revised once after their first sending (a corrected count): their
+# first revision is in extract_revision, the second in measurement.
+REVISED_SHARE = 0.03
+
+
+def history_rows(
+    fleet: Fleet, first: Month, months: int, seed: int
+) -> Iterator[tuple[tuple, tuple | None]]:
+    """(current revision, the revision it superseded or None) of every period stored, as
+    rows of REVISION_COLUMNS."""
     rng = random.Random(seed)
     periods = history_periods(first, months)
     for finess, vendor in fleet.vendor_of.items():
         size = fleet.size_of.setdefault(finess, int(rng.lognormvariate(3.8, 0.7)) + 5)
         for start, end, first_window in periods:
-            yield (
-                finess,
-                start,
-                end,
-                1,
-                False,
-                first_window,
-                vendor,
-                None,
-                "bench",
-                "[]",
-                *counts(rng, size),
-            )
+            values = counts(rng, size)
+            base = (finess, start, end)
+            sent = (False, first_window, vendor, None, "bench", "[]")
+            if rng.random() < REVISED_SHARE:
+                wrong = (values[0] + 3, *values[1:])
+                yield (*base, 2, *sent, *values), (*base, 1, *sent, *wrong)
+            else:
+                yield (*base, 1, *sent, *values), None
 
 
 async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, months: int) -> int:
-    """COPY the history into extract_revision (every revision) and measurement (the latest
-    revision of each period), then derive latest_measurement as the app does."""
-    written, chunk = 0, []
-    dropped = (REVISION_COLUMNS.index("token_id"), REVISION_COLUMNS.index("request_id"))
+    """COPY the history into measurement (the current revision of each period) and
+    extract_revision (the revisions superseded), then derive latest_measurement as the app
+    does. Returns the number of revisions stored."""
+    written, current, superseded = 0, [], []
     async with conn.transaction():
-        for row in history_rows(fleet, first, months, seed=7):
-            chunk.append(row)
-            if len(chunk) == 50_000:
-                written += await copy_history_chunk(conn, chunk, dropped)
-                chunk = []
-        written += await copy_history_chunk(conn, chunk, dropped)
+        for row, replaced in history_rows(fleet, first, months, seed=7):
+            current.append(row)
+            if replaced is not None:
+                superseded.append(replaced)
+            if len(current) == 50_000:
+                written += await copy_history_chunk(conn, current, superseded)
+                current, superseded = [], []
+        written += await copy_history_chunk(conn, current, superseded)
         await rebuild_latest(conn)
     # A steady state for the push: statistics, visibility map and the load's WAL settled,
     # so that neither autovacuum nor a checkpoint of the bulk load runs during the push.
@@ -295,13 +289,14 @@ async def load_history(conn: asyncpg.Connection, fleet: Fleet, first: Month, mon
     return written
 
 
-async def copy_history_chunk(conn: asyncpg.Connection, rows: list[tuple], dropped) -> int:
-    if not rows:
-        return 0
-    await conn.copy_records_to_table("extract_revision", records=rows, columns=REVISION_COLUMNS)
-    latest = [tuple(v for i, v in enumerate(row) if i not in dropped) for row in rows]
-    await conn.copy_records_to_table("measurement", records=latest, columns=MEASUREMENT_COLUMNS)
-    return len(rows)
+async def copy_history_chunk(
+    conn: asyncpg.Connection, current: list[tuple], superseded: list[tuple]
+) -> int:
+    await conn.copy_records_to_table("measurement", records=current, columns=REVISION_COLUMNS)
+    await conn.copy_records_to_table(
+        "extract_revision", records=superseded, columns=REVISION_COLUMNS
+    )
+    return len(current) + len(superseded)
 
 
 # --- The pushed month -------------------------------------------------------------------
@@ -419,12 +414,17 @@ def check_answers(requests: list[tuple[str, int, bytes]], answers: list[bytes]) 
 
 
 async def check_stored(url: str, month: Month, expected: int) -> None:
-    """The pushed month is really in the database: periods, history and latest pointers."""
+    """The pushed month is really in the database: each period with its sender's token, and
+    the latest pointers."""
     conn = await asyncpg.connect(url)
     try:
-        for table in ("measurement", "extract_revision", "latest_measurement"):
+        for table, condition in (
+            ("measurement", "token_id IS NOT NULL"),
+            ("latest_measurement", "true"),
+        ):
             found = await conn.fetchval(
-                f"SELECT count(*) FROM {table} WHERE period_start = $1", month.first_day
+                f"SELECT count(*) FROM {table} WHERE period_start = $1 AND {condition}",
+                month.first_day,
             )
             if found != expected:
                 raise RuntimeError(f"{table} holds {found} rows of {month}, expected {expected}")
