@@ -106,29 +106,30 @@ async def ingest(
         final = predicted
     else:
         final = await _write(session, principal, rows, starts, predicted, request)
-        counts = Counter(o for o, _ in final)
-        if counts["created"] or counts["revised"]:
-            await audit.record(
-                session,
-                principal,
-                "extracts.import",
-                "extract_batch",
-                getattr(request.state, "request_id", "") if request else "",
-                request=request,
-                payload=payload,
-                detail={"counts": {name: counts[name] for name in OUTCOMES}},
-            )
+    counts = Counter(o for o, _ in final)
+    tally = {name: counts[name] for name in OUTCOMES}
+    if not options.dry_run and (counts["created"] or counts["revised"]):
+        await audit.record(
+            session,
+            principal,
+            "extracts.import",
+            "extract_batch",
+            getattr(request.state, "request_id", "") if request else "",
+            request=request,
+            payload=payload,
+            detail={"counts": tally},
+        )
 
     with collector_paused():
         results = [_result(row, o, rev) for row, (o, rev) in zip(rows, final, strict=True)]
         if not options.dry_run:
-            record_batch(results)
-        counts = Counter(o for o, _ in final)
+            record_batch(counts, (e.code for row in rows if row.errors for e in row.errors))
     return {
-        "status": summary_status(o for o, _ in final),
+        # The status depends only on which outcomes occur: each is given once.
+        "status": summary_status(counts),
         "dry_run": options.dry_run,
         "atomic": options.atomic,
-        "counts": {name: counts[name] for name in OUTCOMES},
+        "counts": tally,
         "results": results,
     }
 

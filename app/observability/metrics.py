@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -51,10 +52,9 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def record_batch(results: list[dict]) -> None:
-    outcomes = Tally(result["outcome"] for result in results)
-    codes = Tally(error["code"] for result in results for error in result["errors"])
+def record_batch(outcomes: Mapping[str, int], codes: Iterable[str]) -> None:
+    """Count a stored batch's rows by outcome, and its refusals by error code."""
     for outcome, count in outcomes.items():
         EXTRACT_ROWS.labels(outcome).inc(count)
-    for code, count in codes.items():
+    for code, count in Tally(codes).items():
         EXTRACT_REJECTIONS.labels(code).inc(count)
