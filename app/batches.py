@@ -1,11 +1,12 @@
-"""Reading a batch body: bounded in size, JSON or CSV, rows handed over as dicts."""
+"""Reading a batch body: bounded in size, JSON or CSV, rows handed over as dicts (or as
+the typed rows of a domain's own decoder, when it reads the whole batch)."""
 
 from __future__ import annotations
 
 import csv
 import gc
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,13 +30,21 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
 def is_csv(content_type: str) -> bool:
-    return content_type.split(";")[0].strip().lower() in ("text/csv", "application/csv")
+    return _media(content_type) in ("text/csv", "application/csv")
+
+
+def is_json(content_type: str) -> bool:
+    return _media(content_type) in ("application/json", "")
 
 
 def parse_batch(body: bytes, content_type: str, key: str = "extracts") -> list[Any]:
     """The rows of a batch sent as CSV (with a header line) or as JSON `{key: [...]}`."""
-    media = content_type.split(";")[0].strip().lower()
+    media = _media(content_type)
     if is_csv(content_type):
         try:
             text = body.decode("utf-8-sig")
@@ -58,7 +67,7 @@ def parse_batch(body: bytes, content_type: str, key: str = "extracts") -> list[A
             else:
                 rows.append(line)
         return rows
-    if media not in ("application/json", ""):
+    if not is_json(content_type):
         raise DomainError(
             f"Unsupported content type {media!r}: send application/json or text/csv.",
             [FieldError("Content-Type", "unsupported", "application/json or text/csv")],
@@ -77,10 +86,16 @@ def parse_batch(body: bytes, content_type: str, key: str = "extracts") -> list[A
     return document[key]
 
 
-async def read_batch(request: Request, key: str) -> tuple[list[Any], bytes, bool]:
+async def read_batch(
+    request: Request,
+    key: str,
+    decode: Callable[[bytes], Sequence[Any] | None] | None = None,
+) -> tuple[Sequence[Any], bytes, bool]:
     """A batch request's rows, its raw body (for the audit hash) and whether it is CSV.
 
-    Refused with 413 above the body size or the row count of the settings.
+    `decode` reads a JSON body whose rows are all well formed at once (None when it cannot:
+    the body is then read as any JSON). Refused with 413 above the body size or the row
+    count of the settings.
     """
     from app.config import get_settings
 
@@ -88,7 +103,11 @@ async def read_batch(request: Request, key: str) -> tuple[list[Any], bytes, bool
     body = await read_limited_body(request, settings.max_body_bytes)
     content_type = request.headers.get("content-type", "application/json")
     with collector_paused():
-        rows = parse_batch(body, content_type, key)
+        rows = None
+        if decode is not None and is_json(content_type):
+            rows = decode(body)
+        if rows is None:
+            rows = parse_batch(body, content_type, key)
     if len(rows) > settings.max_batch_rows:
         raise TooLarge(
             f"A batch holds at most {settings.max_batch_rows} rows; this one has {len(rows)}."

@@ -14,6 +14,7 @@ from app.clock import Month
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.extracts import service
+from app.extracts.rules import decode_well_formed
 from app.extracts.schemas import ExtractBatch, ImportSummary, WithdrawalIn, WithdrawalOut
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
@@ -66,7 +67,7 @@ async def push_extracts(
     reason of every refusal (field, code, message). Re-sending a period creates a new
     revision; identical counts change nothing."""
     require_role(principal, Role.VENDOR, action="push extracts")
-    rows, body, text_cells = await read_batch(request, "extracts")
+    rows, body, text_cells = await read_batch(request, "extracts", decode_well_formed)
     summary = await service.ingest(
         session,
         principal,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from app.clock import Month
 from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
@@ -239,14 +241,87 @@ def parse_rows(raws: Sequence[Any], text_cells: bool = False) -> list[Row]:
 
     A row whose fields are all known, present and of the expected form is read at once;
     any other row goes through `parse_row`, which names every problem. Either way a row
-    comes out exactly as `parse_row` would give it.
+    comes out exactly as `parse_row` would give it. The rows are the JSON objects of the
+    batch, its CSV lines, or the rows of `decode_well_formed`.
     """
     months: dict[str, Month] = {}
     rows = []
     for index, raw in enumerate(raws):
-        row = _parse_well_formed(index, raw, text_cells, months) if type(raw) is dict else None
+        kind = type(raw)
+        if kind is WellFormedExtract:
+            row = _parse_decoded(index, raw, months)
+            if row is None:
+                raw = msgspec.structs.asdict(raw)
+        elif kind is dict:
+            row = _parse_well_formed(index, raw, text_cells, months)
+        else:
+            row = None
         rows.append(row if row is not None else parse_row(index, raw, text_cells))
     return rows
+
+
+# --- A JSON batch whose rows are all well formed in type, decoded in one pass -------------
+
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+
+
+class WellFormedExtract(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A JSON extract with only known fields, the texts as texts and every count an integer
+    in range (the optional ones may be absent or null). Its values may still be wrong: a
+    FINESS key, a month, the coherence of the counts (`parse_rows` checks them)."""
+
+    finess: str
+    period_start: str
+    period_end: str
+    accompanied_persons: _Count
+    eligible_persons: _Count
+    mssante_messages_sent: _Count
+    dmp_fed_persons: _Count
+    active_files: _Count
+    active_files_with_care_project: _Count
+    active_files_with_agenda_event: _Count
+    eprescriptions_imported: _Count | None = None
+    eparcours_exchanges: _Count | None = None
+
+
+assert WellFormedExtract.__struct_fields__[3:] == COUNT_FIELDS
+assert WellFormedExtract.__struct_fields__[3 : 3 + len(REQUIRED_COUNTS)] == REQUIRED_COUNTS
+
+
+class _WellFormedBatch(msgspec.Struct):
+    extracts: list[WellFormedExtract]
+
+
+_DECODER = msgspec.json.Decoder(_WellFormedBatch)
+
+
+def decode_well_formed(body: bytes) -> list[WellFormedExtract] | None:
+    """The rows of a JSON batch `{"extracts": [...]}`, decoded and type-checked in one pass
+    when every row is well formed in type; None otherwise. The batch is then read as any
+    JSON, and each row is parsed on its own (`parse_row` names every problem)."""
+    try:
+        return _DECODER.decode(body).extracts
+    except (msgspec.MsgspecError, ValueError):  # invalid UTF-8 is a ValueError
+        return None
+
+
+def _parse_decoded(index: int, raw: WellFormedExtract, months: dict[str, Month]) -> Row | None:
+    """The Row of a decoded row whose values are valid, else None (for `parse_row`)."""
+    finess = raw.finess
+    if not is_plain_finess(finess):
+        return None
+    raw_start, raw_end = raw.period_start, raw.period_end
+    start = _known_month(raw_start, months)
+    end = _known_month(raw_end, months)
+    if start is None or end is None or end < start:
+        return None
+    counts = dict(zip(COUNT_FIELDS, msgspec.structs.astuple(raw)[3:], strict=True))
+    for name, ceiling, _ in COHERENCE:
+        if counts[name] > counts[ceiling]:  # type: ignore[operator]
+            return None
+    return Row(
+        index, finess, start, end, counts, raw_finess=finess, raw_start=raw_start, raw_end=raw_end
+    )
 
 
 def _parse_well_formed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -73,7 +74,7 @@ def _result(row: Row, outcome_: str, revision: int | None) -> dict[str, Any]:
 async def ingest(
     session: AsyncSession,
     principal: Principal,
-    raw_rows: list[Any],
+    raw_rows: Sequence[Any],
     options: BatchOptions,
     request: Request | None = None,
     payload: bytes | None = None,

@@ -1,10 +1,19 @@
 """Parsing a whole batch gives, row for row, what parsing each row on its own gives: the
 same counts, the same months and every error with its field, code and message."""
 
-from hypothesis import given, settings
+import orjson
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.extracts.rules import MAX_COUNT, is_plain_finess, parse_row, parse_rows
+from app.batches import parse_batch
+from app.extracts.models import COUNT_FIELDS
+from app.extracts.rules import (
+    MAX_COUNT,
+    decode_well_formed,
+    is_plain_finess,
+    parse_row,
+    parse_rows,
+)
 from app.referential.finess import InvalidFiness, check_finess, make_finess
 from app.referential.geography import DEPARTMENTS
 
@@ -122,3 +131,53 @@ def test_a_csv_batch_parses_as_its_rows_one_by_one(raws):
     assert parse_rows(cells, text_cells=True) == [
         parse_row(i, raw, text_cells=True) for i, raw in enumerate(cells)
     ]
+
+
+@given(st.lists(raw_rows(), max_size=20))
+@settings(max_examples=300)
+def test_a_json_body_decoded_at_once_parses_as_read_as_any_json(raws):
+    """The one-pass decoder takes a body whose rows are all well formed in type, and its rows
+    parse exactly as the same body read as any JSON; it gives up on any other body."""
+    try:
+        body = orjson.dumps({"extracts": raws}, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits: not a body a client sends
+        assume(False)
+    plain = parse_batch(body, "application/json")
+    decoded = decode_well_formed(body)
+    if decoded is None:
+        assert not all(_well_formed_in_type(raw) for raw in plain)
+    else:
+        assert all(_well_formed_in_type(raw) for raw in plain)
+        assert parse_rows(decoded) == parse_rows(plain)
+
+
+TEXTS = ("finess", "period_start", "period_end")
+REQUIRED = COUNT_FIELDS[:7]
+
+
+def _well_formed_in_type(raw: dict) -> bool:
+    """Known fields only, the texts as texts, the required counts present, every count an
+    integer in range or, for an optional one, null."""
+    return (
+        set(raw) <= {*TEXTS, *COUNT_FIELDS}
+        and all(type(raw.get(name)) is str for name in TEXTS)
+        and all(name in raw for name in REQUIRED)
+        and all(
+            (type(value) is int and 0 <= value <= MAX_COUNT)
+            or (value is None and name not in REQUIRED)
+            for name, value in raw.items()
+            if name in COUNT_FIELDS
+        )
+    )
+
+
+def test_decoding_gives_up_on_bodies_any_json_reading_refuses_or_reads_otherwise():
+    for body in (
+        b'{"extracts": [{"finess": "\\ud800"}]}',
+        b"\xef\xbb\xbf{}",
+        b'{"extracts": null}',
+        b"[]",
+        b'{"extracts": [{"finess": "750712184", "period_start": "2025-01", '
+        b'"period_end": "2025-03", "accompanied_persons": 1.0}]}',
+    ):
+        assert decode_well_formed(body) is None, body
