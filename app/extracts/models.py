@@ -29,6 +29,22 @@ COUNT_FIELDS = (
     "eparcours_exchanges",
 )
 REQUIRED_COUNTS = COUNT_FIELDS[:7]
+# What a revision is, in both tables that hold revisions: measurement (the current one of
+# each period) and extract_revision (those it replaced).
+REVISION_FIELDS = (
+    "finess",
+    "period_start",
+    "period_end",
+    "revision",
+    "withdrawn",
+    "first_window",
+    "vendor_siren",
+    "token_id",
+    "request_id",
+    "received_at",
+    "warnings",
+    *COUNT_FIELDS,
+)
 
 
 class _Counts:

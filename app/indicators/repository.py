@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, Select, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.extracts.models import COUNT_FIELDS, ExtractRevision, Measurement
+from app.extracts.models import REVISION_FIELDS, ExtractRevision, Measurement
 
 
 async def measurements(
@@ -22,21 +22,6 @@ async def measurements(
     return list((await session.execute(query.order_by(Measurement.period_start))).scalars())
 
 
-_REVISION_COLUMNS = (
-    "period_start",
-    "period_end",
-    "revision",
-    "withdrawn",
-    "first_window",
-    "vendor_siren",
-    "token_id",
-    "request_id",
-    "received_at",
-    "warnings",
-    *COUNT_FIELDS,
-)
-
-
 async def revisions(
     session: AsyncSession, finess: str, start: date | None, end: date | None
 ) -> list[Row[Any]]:
@@ -44,7 +29,7 @@ async def revisions(
     (extract_revision) and the current one of each period (measurement)."""
 
     def of(table: type[ExtractRevision] | type[Measurement]) -> Select[Any]:
-        query = select(*(getattr(table, c) for c in _REVISION_COLUMNS)).where(
+        query = select(*(getattr(table, c) for c in REVISION_FIELDS[1:])).where(
             table.finess == finess
         )
         if start is not None:
