@@ -156,3 +156,32 @@ async def test_bounds_and_contexts_follow_any_sequence_of_writes(client, factory
     # The sequence went through every kind of write.
     assert {"created", "revised", "unchanged", "rejected"} <= outcomes
     assert withdrawals >= 3
+
+
+async def test_periods_withdrawn_whole_still_count_once_the_series_starts_again(
+    client, factory, session
+):
+    """Every period withdrawn, then the first window sent again: the later withdrawn periods
+    are still stored, so sending one of them again is a revision of it, not a new period."""
+    vendor, numbers, headers = await factory.vendor_with_establishments(1)
+    (finess,) = numbers
+    rows = [
+        extract(finess, "2024-01", "2024-03"),
+        *(extract(finess, m, m) for m in ("2024-04", "2024-05")),
+    ]
+    answer = await client.post("/api/v1/extracts", json={"extracts": rows}, headers=headers)
+    assert answer.json()["counts"]["created"] == 3
+    for start, end in (("2024-05", "2024-05"), ("2024-04", "2024-04"), ("2024-01", "2024-03")):
+        withdrawn = await client.post(
+            "/api/v1/extracts/withdrawals",
+            json={"finess": finess, "period_start": start, "period_end": end},
+            headers=headers,
+        )
+        assert withdrawn.status_code == 201, withdrawn.text
+    again = await client.post("/api/v1/extracts", json={"extracts": rows[:1]}, headers=headers)
+    assert [(r["outcome"], r["revision"]) for r in again.json()["results"]] == [("revised", 3)]
+    await check(session, vendor, numbers, step=0)
+    april = await client.post(
+        "/api/v1/extracts", json={"extracts": rows[1:2]}, headers=headers, params={"dry_run": True}
+    )
+    assert [(r["outcome"], r["revision"]) for r in april.json()["results"]] == [("revised", 3)]

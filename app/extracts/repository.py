@@ -143,14 +143,15 @@ STAGING_COLUMNS = (
     "warnings",
     *COUNT_FIELDS,
 )
+_EXPECTED = STAGING_COLUMNS.index("expected")
 
 # One statement: write the current measurements (each revision it replaces moves to
 # extract_revision, by the trigger of migration 0009) and move each establishment's latest
 # pointer and bounds.
 #
 # Each staged row carries the revision it is expected to get: 1 when no stored period had its
-# start as the batch was read, the stored revision + 1 otherwise. Rows expecting 1 are
-# plainly inserted; when $4 is false, or for the other rows, an upsert filters identical
+# start as the batch was read, the stored revision + 1 otherwise. When every row is expected
+# new ($4, a monthly push), they are plainly inserted; otherwise an upsert filters identical
 # re-sends and frozen periods under the row lock, so two concurrent senders still get unique,
 # consecutive revision numbers. A new row that another sender has stored since it was read
 # makes the plain insert fail (unique key): the statement is then run again with $4 false
@@ -160,9 +161,11 @@ STAGING_COLUMNS = (
 # otherwise deadlock (and one of them fail).
 #
 # The latest pointer only moves forward (a batch revising the past leaves it). A new one
-# takes the batch's oldest written period as first window (the rules make it one), and the
-# bounds only widen: while an establishment has an active period nothing before its first
-# window is accepted, and a period after every stored one always moves the pointer.
+# takes the batch's oldest written period as first window (the rules make it one), and as
+# newest start the newest period stored, withdrawn ones included (an establishment whose
+# periods were all withdrawn has none, and may still hold later withdrawn periods). The
+# bounds then only widen: while an establishment has an active period nothing before its
+# first window is accepted, and a period after every stored one always moves the pointer.
 _MEASUREMENT_COLUMNS = f"""(finess, period_start, period_end, revision, withdrawn, first_window,
     vendor_siren, token_id, request_id, received_at, warnings, {_COUNTS})"""
 _FROM_STAGING = f"""
@@ -175,13 +178,13 @@ _UPSERT = f"""
 WITH created AS (
     INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
     {_FROM_STAGING}
-    WHERE s.expected = 1 AND $4
+    WHERE $4
     ORDER BY s.finess, s.period_start
     RETURNING {_WRITTEN}
 ), revised AS (
     INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
     {_FROM_STAGING}
-    WHERE NOT (s.expected = 1 AND $4)
+    WHERE NOT $4
     ORDER BY s.finess, s.period_start
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
@@ -201,7 +204,11 @@ WITH created AS (
                                          first_start, first_end, newest_start)
     SELECT DISTINCT ON (u.finess) u.finess, u.period_start, u.period_end, u.revision,
            u.first_window, u.received_at, {", ".join(f"u.{c}" for c in COUNT_FIELDS)},
-           min(u.period_start) OVER w, min(u.period_end) OVER w, u.period_start
+           min(u.period_start) OVER w, min(u.period_end) OVER w,
+           CASE WHEN EXISTS (SELECT FROM latest_measurement x WHERE x.finess = u.finess)
+                THEN u.period_start
+                ELSE greatest(u.period_start, (SELECT max(m.period_start) FROM measurement m
+                                               WHERE m.finess = u.finess)) END
     FROM upserted u
     WINDOW w AS (PARTITION BY u.finess)
     ORDER BY u.finess, u.period_start DESC
@@ -244,9 +251,10 @@ async def write_batch(
     # commit: _STAGING empties it too.
     await conn.execute(_STAGING)
     await copy_records(conn, "extract_staging", records, STAGING_COLUMNS)
+    all_new = all(record[_EXPECTED] == 1 for record in records)
     await conn.execute("SAVEPOINT extract_write")
     try:
-        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, True)
+        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, all_new)
     except asyncpg.UniqueViolationError:
         # A period read as new was stored meanwhile by another sender: write every row
         # through the upsert, which compares with what is stored now.

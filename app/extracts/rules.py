@@ -288,7 +288,8 @@ assert WellFormedExtract.__struct_fields__[3:] == COUNT_FIELDS
 assert WellFormedExtract.__struct_fields__[3 : 3 + len(REQUIRED_COUNTS)] == REQUIRED_COUNTS
 
 
-class _WellFormedBatch(msgspec.Struct):
+class _WellFormedBatch(msgspec.Struct, forbid_unknown_fields=True):
+    # Another member would be skipped unread, where reading the body as any JSON checks it.
     extracts: list[WellFormedExtract]
 
 
@@ -301,7 +302,7 @@ def decode_well_formed(body: bytes) -> list[WellFormedExtract] | None:
     JSON, and each row is parsed on its own (`parse_row` names every problem)."""
     try:
         return _DECODER.decode(body).extracts
-    except (msgspec.MsgspecError, ValueError):  # invalid UTF-8 is a ValueError
+    except (msgspec.MsgspecError, ValueError, RecursionError):  # bad UTF-8: ValueError
         return None
 
 

@@ -176,6 +176,10 @@ def test_decoding_gives_up_on_bodies_any_json_reading_refuses_or_reads_otherwise
         b'{"extracts": [{"finess": "\\ud800"}]}',
         b"\xef\xbb\xbf{}",
         b'{"extracts": null}',
+        b'{"note": "\xff", "extracts": []}',  # any other member is read as JSON too
+        b'{"note": 1e400, "extracts": []}',
+        b'{"note": ' + b"[" * 1100 + b"]" * 1100 + b', "extracts": []}',
+        b'{"extracts": [' + b"[" * 1100 + b"]" * 1100 + b"]}",
         b"[]",
         b'{"extracts": [{"finess": "750712184", "period_start": "2025-01", '
         b'"period_end": "2025-03", "accompanied_persons": 1.0}]}',
