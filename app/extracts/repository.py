@@ -161,11 +161,12 @@ _EXPECTED = STAGING_COLUMNS.index("expected")
 # otherwise deadlock (and one of them fail).
 #
 # The latest pointer only moves forward (a batch revising the past leaves it). A new one
-# takes the batch's oldest written period as first window (the rules make it one), and as
-# newest start the newest period stored, withdrawn ones included (an establishment whose
-# periods were all withdrawn has none, and may still hold later withdrawn periods). The
-# bounds then only widen: while an establishment has an active period nothing before its
-# first window is accepted, and a period after every stored one always moves the pointer.
+# takes the batch's oldest written period as first window (the rules make it one), and its
+# newest start is raised to the newest period stored, withdrawn ones included, by a trigger
+# of migration 0010 (an establishment whose periods were all withdrawn has no pointer, and
+# may still hold later withdrawn periods). The bounds then only widen: while an
+# establishment has an active period nothing before its first window is accepted, and a
+# period after every stored one always moves the pointer.
 _MEASUREMENT_COLUMNS = f"""(finess, period_start, period_end, revision, withdrawn, first_window,
     vendor_siren, token_id, request_id, received_at, warnings, {_COUNTS})"""
 _FROM_STAGING = f"""
@@ -205,10 +206,7 @@ WITH created AS (
     SELECT DISTINCT ON (u.finess) u.finess, u.period_start, u.period_end, u.revision,
            u.first_window, u.received_at, {", ".join(f"u.{c}" for c in COUNT_FIELDS)},
            min(u.period_start) OVER w, min(u.period_end) OVER w,
-           CASE WHEN EXISTS (SELECT FROM latest_measurement x WHERE x.finess = u.finess)
-                THEN u.period_start
-                ELSE greatest(u.period_start, (SELECT max(m.period_start) FROM measurement m
-                                               WHERE m.finess = u.finess)) END
+           u.period_start
     FROM upserted u
     WINDOW w AS (PARTITION BY u.finess)
     ORDER BY u.finess, u.period_start DESC
