@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,4 +14,6 @@ class FieldError:
     message: str
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        # Written out rather than dataclasses.asdict, a recursive deep copy: a batch reports
+        # thousands of these.
+        return {"field": self.field, "code": self.code, "message": self.message}
