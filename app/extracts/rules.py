@@ -308,21 +308,10 @@ def decode_well_formed(body: bytes) -> list[WellFormedExtract] | None:
 
 def _parse_decoded(index: int, raw: WellFormedExtract, months: dict[str, Month]) -> Row | None:
     """The Row of a decoded row whose values are valid, else None (for `parse_row`)."""
-    finess = raw.finess
-    if not is_plain_finess(finess):
-        return None
-    raw_start, raw_end = raw.period_start, raw.period_end
-    start = _known_month(raw_start, months)
-    end = _known_month(raw_end, months)
-    if start is None or end is None or end < start:
+    if not is_plain_finess(raw.finess):
         return None
     counts = dict(zip(COUNT_FIELDS, msgspec.structs.astuple(raw)[3:], strict=True))
-    for name, ceiling, _ in COHERENCE:
-        if counts[name] > counts[ceiling]:  # type: ignore[operator]
-            return None
-    return Row(
-        index, finess, start, end, counts, raw_finess=finess, raw_start=raw_start, raw_end=raw_end
-    )
+    return _valid_row(index, raw.finess, raw.period_start, raw.period_end, counts, months)
 
 
 def _parse_well_formed(
@@ -334,14 +323,25 @@ def _parse_well_formed(
     finess = raw.get("finess")
     if type(finess) is not str or not is_plain_finess(finess):
         return None
-    raw_start = raw.get("period_start")
-    raw_end = raw.get("period_end")
+    counts = _well_formed_counts(raw, text_cells)
+    if counts is None:
+        return None
+    return _valid_row(index, finess, raw.get("period_start"), raw.get("period_end"), counts, months)
+
+
+def _valid_row(
+    index: int,
+    finess: str,
+    raw_start: Any,
+    raw_end: Any,
+    counts: dict[str, int | None],
+    months: dict[str, Month],
+) -> Row | None:
+    """The Row of a plain FINESS and valid counts when its period and the coherence of its
+    counts hold too, else None (for `parse_row`)."""
     start = _known_month(raw_start, months)
     end = _known_month(raw_end, months)
     if start is None or end is None or end < start:
-        return None
-    counts = _well_formed_counts(raw, text_cells)
-    if counts is None:
         return None
     for name, ceiling, _ in COHERENCE:
         if counts[name] > counts[ceiling]:  # type: ignore[operator]
