@@ -145,18 +145,18 @@ STAGING_COLUMNS = (
 )
 _EXPECTED = STAGING_COLUMNS.index("expected")
 
-# One statement: write the current measurements (each revision it replaces moves to
+# One statement per batch: write the current measurements (each revision it replaces moves to
 # extract_revision, by the trigger of migration 0009) and move each establishment's latest
 # pointer and bounds.
 #
 # Each staged row carries the revision it is expected to get: 1 when no stored period had its
 # start as the batch was read, the stored revision + 1 otherwise. When every row is expected
-# new ($4, a monthly push), they are plainly inserted; otherwise an upsert filters identical
-# re-sends and frozen periods under the row lock, so two concurrent senders still get unique,
-# consecutive revision numbers. A new row that another sender has stored since it was read
-# makes the plain insert fail (unique key): the statement is then run again with $4 false
-# (see write_batch). Only the rows whose revision is not the expected one come back (NULL
-# for a row not written): nearly always none.
+# new (a monthly push), they are plainly inserted (_INSERT_NEW); otherwise an upsert
+# (_UPSERT) filters identical re-sends and frozen periods under the row lock, so two
+# concurrent senders still get unique, consecutive revision numbers. A new row that another
+# sender has stored since it was read makes the plain insert fail (unique key): the batch is
+# then written by the upsert (see write_batch). Only the rows whose revision is not the
+# expected one come back (NULL for a row not written): nearly always none.
 # Rows are locked in key order: two batches sharing periods in different orders would
 # otherwise deadlock (and one of them fail).
 #
@@ -167,26 +167,15 @@ _EXPECTED = STAGING_COLUMNS.index("expected")
 # may still hold later withdrawn periods). The bounds then only widen: while an
 # establishment has an active period nothing before its first window is accepted, and a
 # period after every stored one always moves the pointer.
-_MEASUREMENT_COLUMNS = f"""(finess, period_start, period_end, revision, withdrawn, first_window,
-    vendor_siren, token_id, request_id, received_at, warnings, {_COUNTS})"""
-_FROM_STAGING = f"""
+_MEASUREMENT_WRITE = f"""
+    INSERT INTO measurement AS m (finess, period_start, period_end, revision, withdrawn,
+                                  first_window, vendor_siren, token_id, request_id,
+                                  received_at, warnings, {_COUNTS})
     SELECT s.finess, s.period_start, s.period_end, 1, false, s.first_window, $1, $2, $3, now(),
            s.warnings::jsonb, {", ".join(f"s.{c}" for c in COUNT_FIELDS)}
-    FROM extract_staging s"""
-_WRITTEN = f"""m.finess, m.period_start, m.period_end, m.revision, m.first_window, m.received_at,
-              m.warnings, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}"""
-_UPSERT = f"""
-WITH created AS (
-    INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
-    {_FROM_STAGING}
-    WHERE $4
-    ORDER BY s.finess, s.period_start
-    RETURNING {_WRITTEN}
-), revised AS (
-    INSERT INTO measurement AS m {_MEASUREMENT_COLUMNS}
-    {_FROM_STAGING}
-    WHERE NOT $4
-    ORDER BY s.finess, s.period_start
+    FROM extract_staging s
+    ORDER BY s.finess, s.period_start"""
+_ON_CONFLICT = f"""
     ON CONFLICT (finess, period_start) DO UPDATE SET
         revision = m.revision + 1, withdrawn = false, period_end = EXCLUDED.period_end,
         first_window = EXCLUDED.first_window, vendor_siren = EXCLUDED.vendor_siren,
@@ -195,10 +184,14 @@ WITH created AS (
         {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNT_FIELDS)}
     WHERE m.locked_by_event_id IS NULL
       AND (m.withdrawn OR ({", ".join(f"m.{c}" for c in COUNT_FIELDS)})
-           IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))
-    RETURNING {_WRITTEN}
-), upserted AS (
-    SELECT * FROM created UNION ALL SELECT * FROM revised
+           IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COUNT_FIELDS)}))"""
+
+
+def _write(on_conflict: str) -> str:
+    return f"""
+WITH upserted AS ({_MEASUREMENT_WRITE}{on_conflict}
+    RETURNING m.finess, m.period_start, m.period_end, m.revision, m.first_window,
+              m.received_at, {", ".join(f"m.{c}" for c in COUNT_FIELDS)}
 ), latest AS (
     INSERT INTO latest_measurement AS l (finess, period_start, period_end, revision,
                                          first_window, received_at, {_COUNTS},
@@ -228,6 +221,10 @@ WHERE u.revision IS DISTINCT FROM s.expected
 """
 
 
+_INSERT_NEW = _write("")
+_UPSERT = _write(_ON_CONFLICT)
+
+
 async def write_batch(
     session: AsyncSession,
     records: list[tuple[Any, ...]],
@@ -252,12 +249,16 @@ async def write_batch(
     all_new = all(record[_EXPECTED] == 1 for record in records)
     await conn.execute("SAVEPOINT extract_write")
     try:
-        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, all_new)
+        written = await conn.fetch(
+            _INSERT_NEW if all_new else _UPSERT, vendor_siren, token_id, request_id
+        )
     except asyncpg.UniqueViolationError:
+        if not all_new:
+            raise
         # A period read as new was stored meanwhile by another sender: write every row
         # through the upsert, which compares with what is stored now.
         await conn.execute("ROLLBACK TO SAVEPOINT extract_write")
-        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id, False)
+        written = await conn.fetch(_UPSERT, vendor_siren, token_id, request_id)
     await conn.execute("RELEASE SAVEPOINT extract_write")
     return {(r[0], r[1]): r[2] for r in written}
 
