@@ -25,7 +25,7 @@ from app.campaigns import current_campaign
 from app.clock import Month
 from app.dashboards import rollup
 from app.db import Database, raw_connection
-from app.extracts.models import COUNT_FIELDS
+from app.extracts.models import COUNT_FIELDS, REVISION_FIELDS
 from app.extracts.repository import rebuild_latest
 from app.projects.funding import EstablishmentLine, compute_funding, guichet
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
@@ -374,15 +374,7 @@ async def _write_extracts(session, rng, members, category, first: Month, months:
             measurement_rows.append(
                 (*base, revision, False, first_window, vendor, received, "[]", *counts)
             )
-    columns = (
-        "finess",
-        "period_start",
-        "period_end",
-        "revision",
-        "withdrawn",
-        "first_window",
-        "vendor_siren",
-    )
+    columns = REVISION_FIELDS[:7]  # finess … vendor_siren
     await conn.copy_records_to_table(
         "measurement",
         records=measurement_rows,

@@ -456,3 +456,30 @@ async def test_idempotency_key_replays_the_first_answer(client, factory):
     refused = await client.post("/api/v1/extracts", json=other, headers=keyed)
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["code"] == "reused"
+
+
+async def test_series_and_history_keep_the_periods_that_overlap_from_to(client, factory):
+    _, (finess,), headers = await factory.vendor_with_establishments()
+    await push(
+        client,
+        headers,
+        extract(finess, "2025-01", "2025-03"),
+        extract(finess, "2025-04", "2025-04"),
+        extract(finess, "2025-05", "2025-05"),
+    )
+    await push(client, headers, extract(finess, "2025-04", "2025-04", active_files=77))
+
+    async def starts(path: str, **params) -> list[tuple[str, int]]:
+        answer = await client.get(
+            f"/api/v1/establishments/{finess}/{path}", headers=headers, params=params
+        )
+        assert answer.status_code == 200, answer.text
+        return [(i["period_start"], i["revision"]) for i in answer.json()["items"]]
+
+    assert await starts("measurements", **{"from": "2025-04"}) == [("2025-04", 2), ("2025-05", 1)]
+    assert await starts("measurements", to="2025-02") == [("2025-01", 1)]  # Jan-Mar overlaps
+    assert await starts("revisions", **{"from": "2025-04", "to": "2025-04"}) == [
+        ("2025-04", 1),
+        ("2025-04", 2),
+    ]
+    assert await starts("revisions", to="2025-03") == [("2025-01", 1)]
