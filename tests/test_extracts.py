@@ -478,6 +478,7 @@ async def test_series_and_history_keep_the_periods_that_overlap_from_to(client, 
 
     assert await starts("measurements", **{"from": "2025-04"}) == [("2025-04", 2), ("2025-05", 1)]
     assert await starts("measurements", to="2025-02") == [("2025-01", 1)]  # Jan-Mar overlaps
+    assert (await starts("measurements", **{"from": "2025-02"}))[0] == ("2025-01", 1)
     assert await starts("revisions", **{"from": "2025-04", "to": "2025-04"}) == [
         ("2025-04", 1),
         ("2025-04", 2),
