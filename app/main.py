@@ -33,6 +33,7 @@ from app.pilots.router import router as pilots_router
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential.router import router as referential_router
+from app.request_context import REQUEST_ID as REQUEST_ID_VAR
 from app.vendors.router import router as vendors_router
 
 REQUEST_ID = "X-Request-ID"
@@ -61,6 +62,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming[:100] if incoming else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = REQUEST_ID_VAR.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -69,7 +71,10 @@ class RequestIdMiddleware:
                 )
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID_VAR.reset(token)
 
 
 YOUNG_COLLECTION_THRESHOLD = 20_000

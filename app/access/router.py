@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from app.access import repository
@@ -87,7 +87,7 @@ def _read(row) -> dict:
     responses={401: _PROBLEM, 403: _PROBLEM, 422: _PROBLEM},
 )
 async def create_token(
-    payload: TokenCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: TokenCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> TokenCreated:
     require_role(principal, Role.NATIONAL, action="create tokens")
     role = Role(payload.role)
@@ -107,7 +107,6 @@ async def create_token(
         "token.create",
         "access_token",
         str(row.id),
-        request=request,
         detail={"role": role.value, "vendor_siren": payload.vendor_siren, "region": payload.region},
     )
     return TokenCreated(token=token, **_read(row))
@@ -128,12 +127,10 @@ async def list_tokens(session: SessionDep, principal: CurrentPrincipal) -> list[
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
 )
 async def revoke_token(
-    token_id: RowId, request: Request, session: SessionDep, principal: CurrentPrincipal
+    token_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
     require_role(principal, Role.NATIONAL, action="revoke tokens")
     if not await repository.revoke_token(session, token_id):
         raise NotFound(f"No active token {token_id}.")
-    await audit.record(
-        session, principal, "token.revoke", "access_token", str(token_id), request=request
-    )
+    await audit.record(session, principal, "token.revoke", "access_token", str(token_id))
     return Response(status_code=204)

@@ -73,7 +73,6 @@ async def push_extracts(
         principal,
         rows,
         service.BatchOptions(dry_run=dry_run, atomic=atomic),
-        request=request,
         payload=body,
         text_cells=text_cells,
     )
@@ -98,7 +97,7 @@ async def withdraw_extract(
     if await visible_establishment(session, principal, finess) is None:
         raise NotFound(f"Establishment {finess} not found.")
     start, end = Month.parse(payload.period_start), Month.parse(payload.period_end)
-    revision = await service.withdraw(session, principal, finess, start, end, request)
+    revision = await service.withdraw(session, principal, finess, start, end)
     return WithdrawalOut(
         finess=finess, period_start=str(start), period_end=str(end), revision=revision
     )

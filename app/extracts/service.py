@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
@@ -28,6 +27,7 @@ from app.extracts.rules import (
     summary_status,
 )
 from app.observability.metrics import record_batch
+from app.request_context import current_request_id
 
 OUTCOMES = ("created", "revised", "unchanged", "rejected", "skipped")
 
@@ -75,7 +75,6 @@ async def ingest(
     principal: Principal,
     raw_rows: Sequence[Any],
     options: BatchOptions,
-    request: Request | None = None,
     payload: bytes | None = None,
     text_cells: bool = False,
 ) -> dict[str, Any]:
@@ -105,7 +104,7 @@ async def ingest(
     elif options.dry_run:
         final = predicted
     else:
-        final = await _write(session, principal, rows, starts, predicted, request)
+        final = await _write(session, principal, rows, starts, predicted)
     counts = Counter(o for o, _ in final)
     tally = {name: counts[name] for name in OUTCOMES}
     if not options.dry_run and (counts["created"] or counts["revised"]):
@@ -114,8 +113,7 @@ async def ingest(
             principal,
             "extracts.import",
             "extract_batch",
-            getattr(request.state, "request_id", "") if request else "",
-            request=request,
+            current_request_id() or "",
             payload=payload,
             detail={"counts": tally},
         )
@@ -140,7 +138,6 @@ async def _write(
     rows: list[Row],
     starts: list[date | None],
     predicted: list[tuple[str, int | None]],
-    request: Request | None,
 ) -> list[tuple[str, int | None]]:
     to_write = [i for i, (o, _) in enumerate(predicted) if o == "created" or o == "revised"]
     with collector_paused():
@@ -161,7 +158,7 @@ async def _write(
         records,
         vendor_siren=principal.vendor_siren,
         token_id=principal.token_id,
-        request_id=getattr(request.state, "request_id", None) if request else None,
+        request_id=current_request_id(),
     )
     final = list(predicted)
     missing = []
@@ -197,7 +194,6 @@ async def withdraw(
     finess: str,
     start: Month,
     end: Month,
-    request: Request | None = None,
 ) -> int:
     """Record a withdrawal of the sender's own extract (kept in the history)."""
     series = await repository.series_state(session, finess)
@@ -221,7 +217,7 @@ async def withdraw(
         start.first_day,
         vendor_siren=principal.vendor_siren,
         token_id=principal.token_id,
-        request_id=getattr(request.state, "request_id", None) if request else None,
+        request_id=current_request_id(),
     )
     if revision is None:
         raise NotFound(f"No active extract of {finess} for {start} to {end}.")
@@ -231,7 +227,6 @@ async def withdraw(
         "extracts.withdraw",
         "measurement",
         f"{finess}/{start}",
-        request=request,
         detail={"revision": revision},
     )
     return revision

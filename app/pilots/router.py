@@ -132,9 +132,7 @@ async def create_application(
     An application that breaks an eligibility rule (maturity, call window...) is recorded
     with its `eligibility` issues: it cannot be selected."""
     require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot applications")
-    row, establishment = await service.record_application(
-        session, principal, payload, today(), request
-    )
+    row, establishment = await service.record_application(session, principal, payload, today())
     await session.refresh(row)
     return application_read(row, establishment)
 
@@ -207,7 +205,7 @@ async def decide(
     `already_selected`. The 35/35/30 split only warns (`domain_above_target`)."""
     require_role(principal, Role.ARS, Role.NATIONAL, action="select pilots")
     row, establishment, warnings = await service.decide(
-        session, principal, application_id, payload, today(), request
+        session, principal, application_id, payload, today()
     )
     await session.refresh(row)
     return application_read(row, establishment, warnings)
@@ -313,7 +311,6 @@ async def push_usage(
         principal,
         rows,
         service.BatchOptions(dry_run=dry_run, atomic=atomic),
-        request=request,
         payload=body,
         text_cells=text_cells,
     )
@@ -472,7 +469,6 @@ async def create_event(
         pilot_id,
         rules.Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(event)
     return _event_read(event)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,16 +24,13 @@ from app.pilots.rules import ApplicationStatus, EventType
 from app.pilots.schemas import PilotApplicationCreate, PilotDecisionCreate
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.models import Establishment
+from app.request_context import current_request_id
 
 OUTCOMES = ("created", "revised", "unchanged", "rejected", "skipped")
 
 
 def campaign_key(campaign: Campaign | None = None) -> str:
     return str((campaign or current_campaign()).year)
-
-
-def _request_id(request: Request | None) -> str | None:
-    return getattr(request.state, "request_id", None) if request else None
 
 
 def application_facts(row: PilotApplication, establishment: Establishment) -> rules.Application:
@@ -69,7 +65,6 @@ async def record_application(
     principal: Principal,
     payload: PilotApplicationCreate,
     today: date,
-    request: Request | None = None,
 ) -> tuple[PilotApplication, Establishment]:
     """Record an application of an establishment of the referential in the caller's region."""
     try:
@@ -126,7 +121,6 @@ async def record_application(
         "pilot.application.create",
         "pilot_application",
         str(row.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=row.region_code,
         detail={"finess": finess, "domain": row.domain},
@@ -147,7 +141,6 @@ async def decide(
     application_id: int,
     payload: PilotDecisionCreate,
     today: date,
-    request: Request | None = None,
 ) -> tuple[PilotApplication, Establishment, list[FieldError]]:
     """Select an application (every rule of annexe 1 2), under the national lock) or record
     that it is not selected. Returns the application and the selection's warnings."""
@@ -186,7 +179,6 @@ async def decide(
         f"pilot.application.{payload.decision}",
         "pilot_application",
         str(row.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=row.region_code,
         detail={
@@ -260,7 +252,6 @@ async def record_event(
     pilot_id: int,
     new: rules.Event,
     today: date,
-    request: Request | None = None,
 ) -> PilotEvent:
     """Check the event against the pilot's history and the calendar, store it; a withdrawal
     frees the pilot's place."""
@@ -303,7 +294,6 @@ async def record_event(
         f"pilot.event.{new.type}",
         "pilot_application",
         str(pilot_id),
-        request=request,
         region_code=row.region_code,
         detail={
             "type": new.type,
@@ -358,7 +348,6 @@ async def ingest_usage(
     principal: Principal,
     raw_rows: list[Any],
     options: BatchOptions,
-    request: Request | None = None,
     payload: bytes | None = None,
     text_cells: bool = False,
 ) -> dict[str, Any]:
@@ -394,7 +383,7 @@ async def ingest_usage(
     elif options.dry_run:
         final = predicted
     else:
-        final = await _write_usage(session, principal, rows, contexts, predicted, request)
+        final = await _write_usage(session, principal, rows, contexts, predicted)
         changed = {name: sum(1 for o, _ in final.values() if o == name) for name in OUTCOMES}
         if changed["created"] or changed["revised"]:
             await audit.record(
@@ -402,8 +391,7 @@ async def ingest_usage(
                 principal,
                 "pilots.usage.import",
                 "pilot_usage_batch",
-                _request_id(request) or "",
-                request=request,
+                current_request_id() or "",
                 payload=payload,
                 region_code=principal.region_code,
                 detail={"counts": changed},
@@ -426,7 +414,6 @@ async def _write_usage(
     rows: list[rules.UsageRow],
     contexts: dict[int, rules.UsageContext],
     predicted: dict[int, tuple[str, int | None]],
-    request: Request | None,
 ) -> dict[int, tuple[str, int | None]]:
     to_write = [row for row in rows if predicted[row.index][0] in ("created", "revised")]
     key_of = {
@@ -439,7 +426,7 @@ async def _write_usage(
         vendor_siren=principal.vendor_siren,
         sender_role=principal.role.value,
         token_id=principal.token_id,
-        request_id=_request_id(request),
+        request_id=current_request_id(),
     )
     final = dict(predicted)
     missing = []

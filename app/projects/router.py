@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
@@ -98,11 +98,12 @@ async def project_read(session, project: Project) -> ProjectRead:
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_project(
-    payload: ProjectCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: ProjectCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProjectRead:
     """Admissibility errors (annexe 3) refuse the request with 422; warnings (such as a
     project below the minimum size) are returned with the created project."""
-    project, _ = await service.create_project(session, principal, payload, request)
+    require_role(principal, Role.ARS, Role.NATIONAL, action="register projects")
+    project, _ = await service.create_project(session, principal, payload)
     await session.refresh(project)
     return await project_read(session, project)
 
@@ -227,7 +228,6 @@ async def get_compliance(
 async def create_event(
     project_id: RowId,
     payload: EventCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> EventRead:
@@ -243,7 +243,6 @@ async def create_event(
         project,
         Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(row)
     return EventRead(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Role
@@ -72,7 +72,7 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_establishment(
-    payload: EstablishmentCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: EstablishmentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
     require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
@@ -101,7 +101,6 @@ async def create_establishment(
         "establishment.create",
         "establishment",
         finess,
-        request=request,
         payload=payload.model_dump(),
         region_code=region,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from stdnum.exceptions import ValidationError
@@ -45,7 +45,7 @@ def check_siren(raw: str) -> str:
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_vendor(
-    payload: VendorCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: VendorCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> VendorRead:
     require_role(principal, Role.NATIONAL, action="register vendors")
     siren = check_siren(payload.siren)
@@ -62,7 +62,6 @@ async def create_vendor(
         "vendor.create",
         "vendor",
         siren,
-        request=request,
         payload=payload.model_dump(),
     )
     return VendorRead(siren=siren, name=payload.name.strip())
