@@ -14,8 +14,10 @@ from app.clock import Month
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.extracts import service
+from app.extracts.ingestion import EXTRACTS
 from app.extracts.rules import decode_well_formed
 from app.extracts.schemas import ExtractBatch, ImportSummary, WithdrawalIn, WithdrawalOut
+from app.ingestion import BatchOptions, ingest
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
@@ -68,11 +70,12 @@ async def push_extracts(
     revision; identical counts change nothing."""
     require_role(principal, Role.VENDOR, action="push extracts")
     rows, body, text_cells = await read_batch(request, "extracts", decode_well_formed)
-    summary = await service.ingest(
+    summary = await ingest(
         session,
         principal,
         rows,
-        service.BatchOptions(dry_run=dry_run, atomic=atomic),
+        BatchOptions(dry_run=dry_run, atomic=atomic),
+        EXTRACTS,
         payload=body,
         text_cells=text_cells,
     )

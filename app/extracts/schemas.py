@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
+
+from app.config import get_settings
+from app.ingestion import Outcome
+from app.ingestion.schemas import FieldMessage, ImportSummaryBase
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
@@ -33,13 +35,7 @@ class ExtractIn(BaseModel):
 
 
 class ExtractBatch(BaseModel):
-    extracts: list[ExtractIn] = Field(max_length=10_000)
-
-
-class FieldMessage(BaseModel):
-    field: str
-    code: str
-    message: str
+    extracts: list[ExtractIn] = Field(max_length=get_settings().max_batch_rows)
 
 
 class RowResult(BaseModel):
@@ -47,25 +43,13 @@ class RowResult(BaseModel):
     finess: str | None
     period_start: str | None
     period_end: str | None
-    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    outcome: Outcome
     revision: int | None
     errors: list[FieldMessage]
     warnings: list[FieldMessage]
 
 
-class ImportCounts(BaseModel):
-    created: int
-    revised: int
-    unchanged: int
-    rejected: int
-    skipped: int = Field(description="valid rows not stored because the atomic batch failed")
-
-
-class ImportSummary(BaseModel):
-    status: Literal["ok", "partial", "rejected"]
-    dry_run: bool
-    atomic: bool
-    counts: ImportCounts
+class ImportSummary(ImportSummaryBase):
     results: list[RowResult]
 
 

@@ -219,8 +219,7 @@ async def usage_contexts(
     keys: Sequence[tuple[int, str, date]],
     *,
     campaign: str,
-    vendor_siren: str | None,
-    region: str | None,
+    principal: Principal,
 ) -> dict[int, UsageContext]:
     """For each (row index, finess, month): the establishment, the pilot, what is stored."""
     if not keys:
@@ -231,8 +230,8 @@ async def usage_contexts(
         [k[1] for k in keys],
         [k[2] for k in keys],
         [k[0] for k in keys],
-        vendor_siren,
-        region,
+        principal.vendor_siren if principal.role is Role.VENDOR else None,
+        principal.region_code if principal.role is Role.ARS else None,
         campaign,
     )
     return {

@@ -21,7 +21,8 @@ from app.campaigns import current_campaign
 from app.clock import Month, to_paris, today
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
-from app.extracts.schemas import FieldMessage
+from app.ingestion import BatchOptions, ingest
+from app.ingestion.schemas import FieldMessage
 from app.pilots import repository, rules, service
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage
 from app.pilots.schemas import (
@@ -51,6 +52,7 @@ from app.pilots.schemas import (
     PilotUsageRevisionRead,
     PilotUsageSeries,
 )
+from app.pilots.usage.ingestion import PILOT_USAGE
 from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
@@ -306,11 +308,12 @@ async def push_usage(
     change nothing. `dry_run`, `atomic` and `Idempotency-Key` work as for /extracts."""
     require_role(principal, Role.VENDOR, Role.ARS, Role.NATIONAL, action="push pilot usage")
     rows, body, text_cells = await read_batch(request, "usage")
-    summary = await service.ingest_usage(
+    summary = await ingest(
         session,
         principal,
         rows,
-        service.BatchOptions(dry_run=dry_run, atomic=atomic),
+        BatchOptions(dry_run=dry_run, atomic=atomic),
+        PILOT_USAGE,
         payload=body,
         text_cells=text_cells,
     )

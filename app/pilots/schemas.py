@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.extracts.schemas import FieldMessage, ImportCounts
+from app.config import get_settings
+from app.ingestion import Outcome
+from app.ingestion.schemas import FieldMessage, ImportSummaryBase
 from app.schemas import DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
@@ -203,24 +205,20 @@ class PilotUsageIn(BaseModel):
 
 
 class PilotUsageBatch(BaseModel):
-    usage: list[PilotUsageIn] = Field(max_length=10_000)
+    usage: list[PilotUsageIn] = Field(max_length=get_settings().max_batch_rows)
 
 
 class PilotUsageRowResult(BaseModel):
     index: int
     finess: str | None
     month: str | None
-    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    outcome: Outcome
     revision: int | None
     errors: list[FieldMessage]
     warnings: list[FieldMessage]
 
 
-class PilotUsageImportSummary(BaseModel):
-    status: Literal["ok", "partial", "rejected"]
-    dry_run: bool
-    atomic: bool
-    counts: ImportCounts
+class PilotUsageImportSummary(ImportSummaryBase):
     results: list[PilotUsageRowResult]
 
 
