@@ -67,7 +67,7 @@ class Extracts:
             [row.index for row in rows],
             [row.finess or "" for row in rows],
             [_start(row) for row in rows],
-            principal.vendor_siren,
+            principal,
         )
 
     def check(self, rows: Sequence[Row], contexts: Mapping[int, Context]) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Principal, Role
@@ -477,12 +478,10 @@ async def create_event(
     return _event_read(event)
 
 
-async def _usage_pilot(session, principal: Principal, pilot_id: int) -> PilotApplication:
-    if principal.role is Role.VENDOR:
-        found = await repository.vendor_pilot(session, principal.vendor_siren or "", pilot_id)
-        if found is None:
-            raise NotFound(f"Pilot {pilot_id} not found.")
-        return found[0]
+async def _usage_pilot(
+    session: AsyncSession, principal: Principal, pilot_id: int
+) -> PilotApplication:
+    """A pilot whose usage the caller may read: a vendor, those in its projects."""
     application, _ = await service.application_in_scope(
         session, principal, pilot_id, pilots_only=True
     )

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
+from app.access.scopes import Scope
 from app.audit import service as audit
 from app.campaigns import Campaign, current_campaign
 from app.errors import Conflict, FieldError, Invalid, NotFound
@@ -71,7 +72,7 @@ async def record_application(
             f"Establishment {finess} is not in the FINESS referential.",
             [FieldError("finess", "unknown_finess", "register it in the referential first")],
         )
-    if not principal.sees_region(establishment.region_code):
+    if not Scope.of(principal).sees_region(establishment.region_code):
         raise NotFound(
             f"Establishment {finess} not found in region {principal.region_code}.",
             [FieldError("finess", "not_in_region", "an ARS records its own region's applications")],

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Role
+from app.access.scopes import Scope
 from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -77,7 +78,7 @@ async def create_establishment(
     require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
     region = DEPARTMENTS[department].region_code
-    if not principal.sees_region(region):
+    if not Scope.of(principal).sees_region(region):
         raise Forbidden(f"An ARS token registers establishments of its own region ({region}).")
     if (await repository.existing_finess(session, [finess])).get(finess):
         raise Conflict(
