@@ -12,8 +12,44 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from pydantic import BaseModel
 
 from app.errors import DomainError, FieldError, Invalid, TooLarge
+
+# The models of the batch bodies the routes read themselves, for the OpenAPI components.
+BATCH_MODELS: list[type[BaseModel]] = []
+
+
+def batch_request_body(model: type[BaseModel], csv_example: str) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads its batch itself (`read_batch`): JSON as
+    `model`, or CSV with the same columns, each with an example."""
+    BATCH_MODELS.append(model)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "a header line, then one row "
+                        "per line; the same columns as the JSON fields",
+                    },
+                    "example": csv_example,
+                },
+            },
+        }
+    }
+
+
+def batch_schemas() -> dict[str, Any]:
+    """The JSON schemas of the batch models and of the models they use, by name."""
+    schemas: dict[str, Any] = {}
+    for model in BATCH_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -19,6 +19,7 @@ from app.access.limits import BodyLimitMiddleware, RateLimitMiddleware
 from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
+from app.batches import batch_schemas
 from app.config import get_settings
 from app.dashboards import rollup
 from app.dashboards.router import reports_router
@@ -256,7 +257,9 @@ def declare_shared_answers(app: FastAPI) -> None:
                 for status, answer in shared.items():
                     answers.setdefault(status, answer)
                 operation["responses"] = dict(sorted(answers.items()))
-        components = schema.get("components", {}).get("schemas", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model_schema in batch_schemas().items():
+            components.setdefault(name, model_schema)
         if "HTTPValidationError" in components and "HTTPValidationError" not in str(
             schema["paths"]
         ):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import repository
 from app.access.dependencies import CurrentPrincipal, require_role
@@ -23,6 +23,12 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"role": "grades", "region": "53", "name": "GRADeS Bretagne"}]
+        }
+    )
+
     role: Literal["vendor", "ars", "grades", "national"]
     vendor_siren: str | None = None
     region: str | None = None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Role
-from app.batches import read_batch
+from app.batches import batch_request_body, read_batch
 from app.clock import Month
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
@@ -28,25 +28,13 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
     "",
     summary="Push a batch of monthly usage extracts",
     response_model=ImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": ExtractBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,period_start,period_end,accompanied_persons,"
-                    "eligible_persons,mssante_messages_sent,dmp_fed_persons,active_files,"
-                    "active_files_with_care_project,active_files_with_agenda_event\n"
-                    "750712184,2025-01,2025-03,80,75,60,55,78,72,74\n",
-                },
-            },
-        },
-    },
+    openapi_extra=batch_request_body(
+        ExtractBatch,
+        "finess,period_start,period_end,accompanied_persons,eligible_persons,"
+        "mssante_messages_sent,dmp_fed_persons,active_files,active_files_with_care_project,"
+        "active_files_with_agenda_event\n"
+        "750712184,2025-01,2025-03,80,75,60,55,78,72,74\n",
+    ),
     responses={
         400: _PROBLEM,
         401: _PROBLEM,

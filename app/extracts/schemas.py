@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
@@ -33,6 +33,29 @@ class ExtractIn(BaseModel):
 
 
 class ExtractBatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "extracts": [
+                        {
+                            "finess": "750712184",
+                            "period_start": "2025-01",
+                            "period_end": "2025-03",
+                            "accompanied_persons": 80,
+                            "eligible_persons": 75,
+                            "mssante_messages_sent": 60,
+                            "dmp_fed_persons": 55,
+                            "active_files": 78,
+                            "active_files_with_care_project": 72,
+                            "active_files_with_agenda_event": 74,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     extracts: list[ExtractIn] = Field(max_length=10_000)
 
 
@@ -70,6 +93,19 @@ class ImportSummary(BaseModel):
 
 
 class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "period_start": "2025-04",
+                    "period_end": "2025-04",
+                    "reason": "sent for the wrong establishment",
+                }
+            ]
+        }
+    )
+
     finess: str
     period_start: str = Field(pattern=MONTH)
     period_end: str = Field(pattern=MONTH)

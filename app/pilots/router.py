@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.access.dependencies import CurrentPrincipal, require_role
 from app.access.principal import Principal, Role
-from app.batches import read_batch
+from app.batches import batch_request_body, read_batch
 from app.campaigns import current_campaign
 from app.clock import Month, to_paris, today
 from app.db import SessionDep
@@ -268,24 +268,11 @@ async def get_summary(
     "/usage",
     summary="Push the pilots' monthly Mon espace santé usage",
     response_model=PilotUsageImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": PilotUsageBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,month,ins_qualified_identities,dmp_documents_sent,"
-                    "mssante_messages_sent,citizen_messages_sent\n"
-                    "750712184,2024-03,61,140,85,12\n",
-                },
-            },
-        },
-    },
+    openapi_extra=batch_request_body(
+        PilotUsageBatch,
+        "finess,month,ins_qualified_identities,dmp_documents_sent,mssante_messages_sent,"
+        "citizen_messages_sent\n750712184,2024-03,61,140,85,12\n",
+    ),
     responses={
         400: _PROBLEM,
         401: _PROBLEM,

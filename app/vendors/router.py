@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from stdnum.exceptions import ValidationError
 from stdnum.fr import siren as stdnum_siren
@@ -20,6 +20,10 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 class VendorCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"siren": "732829320", "name": "Éditeur DUI"}]}
+    )
+
     siren: str = Field(examples=["732829320"], description="SIREN of the vendor (9 digits)")
     name: str = Field(min_length=1, max_length=300)
 
