@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.batches import batch_request_body, read_batch
 from app.clock import Month
@@ -19,13 +19,14 @@ from app.extracts.schemas import ExtractBatch, ImportSummary, WithdrawalIn, With
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
-router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"])
+router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"], route_class=AuthorisedRoute)
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
     "",
+    dependencies=[requires(Role.VENDOR)],
     summary="Push a batch of monthly usage extracts",
     response_model=ImportSummary,
     openapi_extra=batch_request_body(
@@ -54,7 +55,6 @@ async def push_extracts(
     """Each row is validated on its own; the summary gives, per row, its outcome and the
     reason of every refusal (field, code, message). Re-sending a period creates a new
     revision; identical counts change nothing."""
-    require_role(principal, Role.VENDOR, action="push extracts")
     rows, body, text_cells = await read_batch(request, "extracts", decode_well_formed)
     summary = await service.ingest(
         session,
@@ -70,6 +70,7 @@ async def push_extracts(
 
 @router.post(
     "/withdrawals",
+    dependencies=[requires(Role.VENDOR)],
     summary="Withdraw one of the vendor's own extracts (recorded, not deleted)",
     response_model=WithdrawalOut,
     status_code=201,
@@ -78,7 +79,6 @@ async def push_extracts(
 async def withdraw_extract(
     payload: WithdrawalIn, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> WithdrawalOut:
-    require_role(principal, Role.VENDOR, action="withdraw extracts")
     try:
         finess = check_finess(payload.finess)
     except InvalidFiness as exc:
