@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.access.scopes import Scope
 from app.audit import service as audit
@@ -17,7 +17,9 @@ from app.referential.geography import DEPARTMENTS
 from app.referential.models import Establishment
 from app.referential.schemas import EstablishmentCreate, EstablishmentRead
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["establishments"])
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["establishments"], route_class=AuthorisedRoute
+)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
@@ -67,6 +69,7 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=EstablishmentRead,
     summary="Register an establishment in the referential",
@@ -75,7 +78,6 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 async def create_establishment(
     payload: EstablishmentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
-    require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
     region = DEPARTMENTS[department].region_code
     if not Scope.of(principal).sees_region(region):
@@ -110,6 +112,7 @@ async def create_establishment(
 
 @router.get(
     "/{finess}",
+    dependencies=[requires(*Role)],
     response_model=EstablishmentRead,
     summary="One establishment of the caller's scope",
     responses={401: _PROBLEM, 404: _PROBLEM},
