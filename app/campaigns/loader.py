@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from app.vocabulary import Vocabulary
 
 CURRENT_YEAR = 2023
 CAMPAIGNS_DIR = Path(__file__).resolve().parent
@@ -27,7 +28,7 @@ TARGET_INDICATORS = (
 )
 
 
-class FundingCase(StrEnum):
+class FundingCase(Vocabulary):
     """The three mutually exclusive funding cases of part II D."""
 
     ACQUISITION = "acquisition"

@@ -31,10 +31,11 @@ from app.indicators.rules import RATES, Ratio, display
 from app.pilots.service import summary as pilot_summary
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, standings
+from app.projects.vocabulary import BalanceStatus
 
 ZERO = Decimal(0)
 DEFAULT_MONTHS = 12
-STATUSES = ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
+STATUSES = tuple(BalanceStatus)
 
 
 def last_completed_month() -> Month:

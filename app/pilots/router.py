@@ -25,11 +25,8 @@ from app.errors import FieldError, Invalid, NotFound
 from app.ingestion import BatchOptions, ingest
 from app.ingestion.schemas import FieldMessage
 from app.pilots import repository, rules, service
-from app.pilots.models import PilotApplication, PilotEvent, PilotUsage
+from app.pilots.models import PilotApplication, PilotUsage
 from app.pilots.schemas import (
-    ApplicationStatusName,
-    DomainName,
-    PaymentStatusName,
     PilotApplicationCounts,
     PilotApplicationCreate,
     PilotApplicationRead,
@@ -54,6 +51,7 @@ from app.pilots.schemas import (
     PilotUsageSeries,
 )
 from app.pilots.usage.ingestion import PILOT_USAGE
+from app.pilots.vocabulary import ApplicationStatus, Domain, PaymentStatus
 from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
@@ -150,8 +148,8 @@ async def list_applications(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: RegionQuery = None,
-    status: ApplicationStatusName | None = None,
-    domain: DomainName | None = None,
+    status: ApplicationStatus | None = None,
+    domain: Domain | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # a SQL OFFSET: bounded
 ) -> Page[PilotApplicationRead]:
@@ -363,16 +361,6 @@ async def regional_usage(
     )
 
 
-def _event_read(event: PilotEvent) -> PilotEventRead:
-    return PilotEventRead(
-        id=event.id,
-        type=event.type,
-        date=event.date,
-        amount=event.amount,
-        recorded_at=event.recorded_at,
-    )
-
-
 def _list_item(view: service.PilotView) -> dict[str, Any]:
     application, standing = view.application, view.standing
     return {
@@ -401,7 +389,7 @@ def pilot_read(view: service.PilotView) -> PilotRead:
         ],
         paid_amount=standing.paid_amount,
         paid_on=standing.paid_on,
-        events=[_event_read(e) for e in view.events],
+        events=[PilotEventRead.model_validate(e) for e in view.events],
     )
 
 
@@ -415,8 +403,8 @@ async def list_pilots(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: RegionQuery = None,
-    status: PaymentStatusName | None = None,
-    domain: DomainName | None = None,
+    status: PaymentStatus | None = None,
+    domain: Domain | None = None,
     late: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -475,7 +463,7 @@ async def create_event(
         today(),
     )
     await session.refresh(event)
-    return _event_read(event)
+    return PilotEventRead.model_validate(event)
 
 
 async def _usage_pilot(

@@ -77,7 +77,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 from typing import Any
 
 from app.campaigns import Pilots, PilotsCalendar
@@ -85,6 +84,15 @@ from app.clock import Month
 from app.extracts.rules import parse_count, parse_month
 from app.fields import FieldError
 from app.ingestion.outcomes import Outcome
+from app.pilots.vocabulary import (
+    DOMAIN_LABELS,
+    ApplicationStatus,
+    Connection,
+    Domain,
+    EventType,
+    Maturity,
+    PaymentStatus,
+)
 from app.referential.categories import CATEGORIES, Audience
 from app.referential.finess import InvalidFiness, check_finess
 
@@ -126,44 +134,6 @@ __all__ = [
     "usage_outcome",
     "usage_tuple",
 ]
-
-
-class Domain(StrEnum):
-    """The three domains of the proposed split (annexe 1 2)); keys of `split_targets`."""
-
-    PA_RESIDENTIAL = "pa_residential"  # personnes âgées, en établissement
-    PH_RESIDENTIAL = "ph_residential"  # personnes handicapées, en établissement
-    HOME_CARE = "home_care"  # domicile, PA et PH confondues
-
-
-DOMAIN_LABELS = {
-    Domain.PA_RESIDENTIAL: "PA residential",
-    Domain.PH_RESIDENTIAL: "PH residential",
-    Domain.HOME_CARE: "home care",
-}
-
-
-class Maturity(StrEnum):
-    """Technical maturity at the start of the experiment (annexe 1 1))."""
-
-    SEGUR_DUI_INSTALLING = "segur_dui_installing"  # DUI référencé Ségur en cours d'installation
-    EXCHANGE_CAPABLE = "exchange_capable"  # already exchanges with DMP, MSS, citizen messaging
-    NONE = "none"
-
-
-class Connection(StrEnum):
-    """State of the DMP connection or of MSSanté when the establishment applies."""
-
-    EFFECTIVE = "effective"
-    PLANNED = "planned"
-    NONE = "none"
-
-
-class ApplicationStatus(StrEnum):
-    APPLIED = "applied"
-    SELECTED = "selected"
-    NOT_SELECTED = "not_selected"
-    WITHDRAWN = "withdrawn"  # was selected, then gave up
 
 
 def _french(day: date) -> str:
@@ -458,14 +428,6 @@ def check_decline(
 # -- Payment events -----------------------------------------------------------------------
 
 
-class EventType(StrEnum):
-    CONVENTION_SIGNED = "convention_signed"
-    INTERMEDIATE_REPORT = "intermediate_report_received"
-    FINAL_REPORT = "final_report_received"
-    PAID = "paid"
-    WITHDRAWN = "withdrawn"
-
-
 # The evidence the payment rests on (part B 5), in the order it comes.
 EVIDENCE = (EventType.CONVENTION_SIGNED, EventType.INTERMEDIATE_REPORT, EventType.FINAL_REPORT)
 REQUIRES = {
@@ -602,14 +564,6 @@ def _payment_issues(
             )
         )
     return issues
-
-
-class PaymentStatus(StrEnum):
-    AWAITING_CONVENTION = "awaiting_convention"
-    IN_PILOT = "in_pilot"  # convention signed; evidence incomplete or period not over
-    PAYABLE = "payable"
-    PAID = "paid"
-    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
