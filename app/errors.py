@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from app.fields import FieldError
 
@@ -109,7 +110,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 async def send_problem(
     send: Any,
-    scope: dict,
+    scope: Scope,
     status: int,
     title: str,
     detail: str,

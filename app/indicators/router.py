@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from app.access.dependencies import CurrentPrincipal
@@ -24,7 +26,7 @@ from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
 router = APIRouter(prefix="/api/v1/establishments", tags=["indicators"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 async def _visible(session, principal, finess: str) -> str:

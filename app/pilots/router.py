@@ -46,7 +46,7 @@ from app.referential.models import Establishment
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _messages(issues: list[FieldError]) -> list[FieldMessage]:

@@ -184,7 +184,7 @@ async def decide(
         )
         if errors:
             raise Invalid("The decision cannot be recorded.", errors)
-    row.status = payload.decision
+    row.status = ApplicationStatus(payload.decision)
     row.decided_on = payload.decided_on
     row.decision_reason = payload.reason
     await session.flush()
@@ -294,7 +294,7 @@ async def record_event(
     )
     session.add(event)
     if new.type == EventType.WITHDRAWN:
-        row.status = ApplicationStatus.WITHDRAWN.value
+        row.status = ApplicationStatus.WITHDRAWN
     try:
         async with session.begin_nested():
             await session.flush()

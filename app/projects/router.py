@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -34,11 +34,11 @@ from app.projects.schemas import (
     ProjectSummary,
     ShortfallOut,
 )
-from app.projects.vocabulary import BalanceStatus
+from app.projects.vocabulary import BalanceStatus, Guichet
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def funding_of(project: Project) -> Funding | None:
@@ -274,14 +274,14 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                 p.id,
                 p.reference,
                 p.region_code,
-                p.guichet or "regional",
+                p.guichet or Guichet.REGIONAL,
                 p.total or Decimal(0),
                 notified.get(p.id),
             )
             for p in projects
         ),
         campaign,
-        regions=None if principal.role is Role.NATIONAL else [principal.region_code],
+        regions=None if principal.role is Role.NATIONAL else [principal.region_code or ""],
     )
     return [
         EnvelopeRead(
@@ -297,6 +297,7 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                     id=c.project_id, reference=c.reference, notified_on=c.notified_on, total=c.total
                 )
                 for c in line.late
+                if c.notified_on is not None  # a late project is a notified one
             ],
         )
         for line in lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from app.access.dependencies import CurrentPrincipal, require_role
@@ -18,7 +20,7 @@ from app.referential.models import Establishment
 from app.referential.schemas import EstablishmentCreate, EstablishmentRead
 
 router = APIRouter(prefix="/api/v1/establishments", tags=["establishments"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _read(row: Establishment, project_id: int | None) -> EstablishmentRead:

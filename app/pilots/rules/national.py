@@ -47,10 +47,10 @@ class RegionLine:
 
 @dataclass(frozen=True)
 class DomainShare:
-    domain: str
+    domain: Domain
     pilots: int
     share: Decimal | None  # percent of the selected pilots, one decimal; None without pilots
-    target: int | None  # proposed percent
+    target: Decimal | None  # proposed percent
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,10 @@ def summarise(
     domains: Counter[str] = Counter()
     selected_amount = Decimal(0)
     for pilot in lines:
-        line = by_region.get(pilot.region)
-        if line is None:
+        found = by_region.get(pilot.region)
+        if found is None:
             continue
+        line = found
         payments[pilot.standing.status.value] += 1
         if pilot.standing.status is PaymentStatus.WITHDRAWN:
             continue
@@ -125,10 +126,10 @@ def summarise(
     selected = sum(line.selected for line in by_region.values())
     shares = tuple(
         DomainShare(
-            domain.value,
+            domain,
             domains[domain.value],
             _percent(domains[domain.value], selected),
-            pilots.split_targets.get(domain.value),
+            None if (target := pilots.split_targets.get(domain.value)) is None else Decimal(target),
         )
         for domain in Domain
     )

@@ -101,7 +101,7 @@ RETURNING application_id, month, revision
 
 async def write_usage(
     session: AsyncSession,
-    rows: Sequence[tuple[int, date, Sequence[int]]],
+    rows: Sequence[tuple[int, date, Sequence[int | None]]],
     *,
     vendor_siren: str | None,
     sender_role: str,

@@ -34,7 +34,7 @@ from app.queries import FromQuery, RegionQuery, ToQuery, month_bounds
 from app.schemas import RowId
 
 router = APIRouter()
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
