@@ -88,6 +88,7 @@ def serve(
             log_config=configure(level),
             log_level=level,
             access_log=False,
+            server_header=False,  # say nothing of the server and its version
             timeout_graceful_shutdown=10,
         )
     finally:

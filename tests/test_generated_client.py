@@ -114,6 +114,9 @@ def test_a_generated_client_pushes_extracts_and_pilot_usage(generated, server):
     models = importlib.import_module(f"{PACKAGE}.models")
     client = client_module.AuthenticatedClient(base_url=base_url, token=token)
     with client:
+        live = client.get_httpx_client().get("/live")
+        assert "server" not in live.headers  # nothing tells which server runs, nor its version
+        assert live.headers["x-content-type-options"] == "nosniff"
         batch = models.ExtractBatch.from_dict(
             {
                 "extracts": [
