@@ -29,10 +29,11 @@ def _err(message: str) -> None:
 
 
 async def _with_database(work):
-    """Run `work(database)` on a migrated database, then close it."""
+    """Run `work(database)` on a migrated database, as its owner (the operator's commands),
+    then close it."""
     from app import migrate
 
-    url = resolve_database_url()
+    url = resolve_database_url(owner=True)
     await migrate.upgrade(url)
     database = Database(make_engine(url, pool_size=2))
     try:
@@ -64,9 +65,9 @@ def serve(
     from app import migrate
     from app.observability.logs import configure
 
-    url = resolve_database_url()
     if migrate_first:
-        asyncio.run(migrate.upgrade(url))
+        asyncio.run(migrate.upgrade(resolve_database_url(owner=True)))
+    resolve_database_url()  # the embedded server is started once, before the workers
     if demo:
         _run_demo(small=True)
     metrics_dir = None
@@ -102,7 +103,7 @@ def db_upgrade() -> None:
     """Bring the schema to the latest migration (safe when run by two processes at once)."""
     from app import migrate
 
-    asyncio.run(migrate.upgrade(resolve_database_url()))
+    asyncio.run(migrate.upgrade(resolve_database_url(owner=True)))
     _err("esms-usage: schema at head")
 
 

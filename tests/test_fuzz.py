@@ -27,7 +27,7 @@ from app.access.repository import create_token
 from app.config import get_settings
 from app.db import Database, make_engine, set_database
 from app.main import create_app
-from tests.conftest import _create_database
+from tests.conftest import _create_database, app_url
 from tests.factories import Factory
 from tests.test_extracts import extract
 
@@ -115,7 +115,7 @@ async def world(pg_server):
         await database.dispose()
 
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("DATABASE_URL", url.replace("postgresql+asyncpg://", "postgresql://"))
+        env.setenv("DATABASE_URL", app_url(url))  # the service's role, as in production
         env.setenv("ESMS_RESOLVED_DATABASE_URL", url)
         env.setenv("ESMS_RATE_LIMIT_PER_MINUTE", "1000000000")
         env.setenv("ESMS_DB_POOL_SIZE", "2")
