@@ -153,9 +153,7 @@ def resolve_database_url(settings: Settings | None = None, *, owner: bool = Fals
         os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
         return url
     # A worker process of `serve --workers N` joins the server its parent started.
-    url = os.environ.get("ESMS_RESOLVED_DATABASE_URL") or start_embedded_postgres(
-        settings.data_dir
-    )
+    url = os.environ.get("ESMS_RESOLVED_DATABASE_URL") or start_embedded_postgres(settings.data_dir)
     os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
     return url if owner else as_role(url, APP_ROLE)
 
