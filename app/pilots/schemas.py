@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.extracts.schemas import FieldMessage, ImportCounts
-from app.schemas import DisplayNumber, Money
+from app.schemas import Day, DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 DomainName = Literal["pa_residential", "ph_residential", "home_care"]
@@ -60,7 +60,7 @@ class PilotApplicationCreate(BaseModel):
     )
     dmp_connection: ConnectionName
     mssante_connection: ConnectionName
-    applied_on: date = Field(description="date of the application (Démarches simplifiées)")
+    applied_on: Day = Field(description="date of the application (Démarches simplifiées)")
 
 
 class PilotApplicationRead(BaseModel):
@@ -95,7 +95,7 @@ class PilotDecisionCreate(BaseModel):
     )
 
     decision: Literal["selected", "not_selected"]
-    decided_on: date
+    decided_on: Day
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -105,7 +105,7 @@ class PilotEventCreate(BaseModel):
     )
 
     type: PilotEventType
-    date: date
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import DisplayNumber, Money
+from app.schemas import Day, DisplayNumber, Money
 
 FundingCaseName = Literal["acquisition", "upgrade", "generalisation"]
 
@@ -49,7 +49,7 @@ class ProjectCreate(BaseModel):
     vendor_siren: str
     software: str = Field(min_length=1, max_length=200)
     funding_case: FundingCaseName
-    submitted_on: date
+    submitted_on: Day
     establishments: list[ProjectEstablishmentIn] = Field(min_length=1, max_length=5000)
     amoa_requested: bool = False
     joins_funded_group: bool = Field(
@@ -136,7 +136,7 @@ class EventCreate(BaseModel):
     )
 
     type: EventType
-    date: date
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,
