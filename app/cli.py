@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -235,7 +236,19 @@ def openapi(
     _err(f"esms-usage: wrote {out}")
 
 
+def quiet_dependencies() -> None:
+    """Each command prints only what it is for: the warnings of dependencies (platformdirs'
+    RuntimeDirWarning when XDG_RUNTIME_DIR is unset, deprecations...) are not for its user,
+    nor for its server processes. An operator's -W or PYTHONWARNINGS still decides."""
+    if sys.warnoptions or os.environ.get("PYTHONWARNINGS"):
+        return
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"app(\.|$)")  # ours still show
+    os.environ["PYTHONWARNINGS"] = "ignore"  # the workers of `serve --workers N`
+
+
 def main() -> None:
+    quiet_dependencies()
     try:
         cli()
     except KeyboardInterrupt:

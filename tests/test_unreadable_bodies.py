@@ -311,3 +311,18 @@ async def test_no_answer_closes_the_connection(db, session):
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_a_row_result_echoes_only_text(client, vendor):
+    """A value that is not text (an object, a number) is refused with its reason and not
+    echoed: the summary keeps its documented shape (found by the fuzzer)."""
+    _, headers = vendor
+    response = await client.post(
+        "/api/v1/extracts",
+        json={"extracts": [{"finess": 750712184, "period_start": {}, "period_end": [1]}]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    (row,) = response.json()["results"]
+    assert (row["finess"], row["period_start"], row["period_end"]) == (None, None, None)
+    assert {e["field"] for e in row["errors"]} >= {"finess", "period_start", "period_end"}

@@ -48,10 +48,15 @@ def _month_text(month: Month | None, raw: Any) -> Any:
     Seven ASCII characters that parsed are already written that way: no need to format them.
     """
     if month is None:
-        return raw
+        return raw if isinstance(raw, str) else None  # the summary echoes text only
     if type(raw) is str and len(raw) == 7 and raw.isascii():
         return raw
     return str(month)
+
+
+def _text(raw: Any) -> str | None:
+    """What a row sent, echoed in its result when it is text (else its error says why)."""
+    return raw if isinstance(raw, str) else None
 
 
 def _result(row: Row, outcome_: str, revision: int | None) -> dict[str, Any]:
@@ -60,7 +65,7 @@ def _result(row: Row, outcome_: str, revision: int | None) -> dict[str, Any]:
     # out of the garbage collector's walks.
     return {
         "index": row.index,
-        "finess": row.finess if row.finess is not None else row.raw_finess,
+        "finess": row.finess if row.finess is not None else _text(row.raw_finess),
         "period_start": _month_text(row.start, row.raw_start),
         "period_end": _month_text(row.end, row.raw_end),
         "outcome": outcome_,

@@ -341,11 +341,16 @@ class BatchOptions:
     atomic: bool = False
 
 
+def _text(raw: Any) -> str | None:
+    """What a row sent, echoed in its result when it is text (else its error says why)."""
+    return raw if isinstance(raw, str) else None
+
+
 def _result(row: rules.UsageRow, outcome: str, revision: int | None) -> dict[str, Any]:
     return {
         "index": row.index,
-        "finess": row.finess if row.finess is not None else row.raw_finess,
-        "month": str(row.month) if row.month else row.raw_month,
+        "finess": row.finess if row.finess is not None else _text(row.raw_finess),
+        "month": str(row.month) if row.month else _text(row.raw_month),
         "outcome": outcome,
         "revision": revision,
         "errors": [e.as_dict() for e in row.errors],
