@@ -191,3 +191,8 @@ async def _write(
         for i, settled in (await kind.settle(session, rows, contexts, unwritten)).items():
             final[i] = settled
     return final
+
+
+def echoed_text(raw: Any) -> str | None:
+    """What a row sent, echoed in its result when it is text (else its error says why)."""
+    return raw if isinstance(raw, str) else None
