@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import repository
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.audit import service as audit
 from app.db import SessionDep
@@ -18,11 +18,17 @@ from app.referential.geography import REGIONS
 from app.schemas import RowId
 from app.vendors.models import Vendor
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["access"])
+router = APIRouter(prefix="/api/v1/tokens", tags=["access"], route_class=AuthorisedRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"role": "grades", "region": "53", "name": "GRADeS Bretagne"}]
+        }
+    )
+
     role: Literal["vendor", "ars", "grades", "national"]
     vendor_siren: str | None = None
     region: str | None = None
@@ -81,6 +87,7 @@ def _read(row) -> dict:
 
 @router.post(
     "",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=201,
     response_model=TokenCreated,
     summary="Create an access token",
@@ -89,7 +96,6 @@ def _read(row) -> dict:
 async def create_token(
     payload: TokenCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> TokenCreated:
-    require_role(principal, Role.NATIONAL, action="create tokens")
     role = Role(payload.role)
     await check_binding(session, role, payload.vendor_siren, payload.region)
     token, row = await repository.create_token(
@@ -113,15 +119,19 @@ async def create_token(
 
 
 @router.get(
-    "", response_model=list[TokenRead], summary="Tokens", responses={401: _PROBLEM, 403: _PROBLEM}
+    "",
+    response_model=list[TokenRead],
+    summary="Tokens",
+    responses={401: _PROBLEM, 403: _PROBLEM},
+    dependencies=[requires(Role.NATIONAL)],
 )
 async def list_tokens(session: SessionDep, principal: CurrentPrincipal) -> list[TokenRead]:
-    require_role(principal, Role.NATIONAL, action="list tokens")
     return [TokenRead(**_read(r)) for r in await repository.list_tokens(session)]
 
 
 @router.delete(
     "/{token_id}",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=204,
     summary="Revoke a token (effective at once)",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
@@ -129,7 +139,6 @@ async def list_tokens(session: SessionDep, principal: CurrentPrincipal) -> list[
 async def revoke_token(
     token_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    require_role(principal, Role.NATIONAL, action="revoke tokens")
     if not await repository.revoke_token(session, token_id):
         raise NotFound(f"No active token {token_id}.")
     await audit.record(session, principal, "token.revoke", "access_token", str(token_id))

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
-from app.batches import read_batch
+from app.batches import batch_request_body, read_batch
 from app.clock import Month
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
@@ -21,34 +21,23 @@ from app.ingestion import BatchOptions, ingest
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
-router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"])
+router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"], route_class=AuthorisedRoute)
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
     "",
+    dependencies=[requires(Role.VENDOR)],
     summary="Push a batch of monthly usage extracts",
     response_model=ImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": ExtractBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,period_start,period_end,accompanied_persons,"
-                    "eligible_persons,mssante_messages_sent,dmp_fed_persons,active_files,"
-                    "active_files_with_care_project,active_files_with_agenda_event\n"
-                    "750712184,2025-01,2025-03,80,75,60,55,78,72,74\n",
-                },
-            },
-        },
-    },
+    openapi_extra=batch_request_body(
+        ExtractBatch,
+        "finess,period_start,period_end,accompanied_persons,eligible_persons,"
+        "mssante_messages_sent,dmp_fed_persons,active_files,active_files_with_care_project,"
+        "active_files_with_agenda_event\n"
+        "750712184,2025-01,2025-03,80,75,60,55,78,72,74\n",
+    ),
     responses={
         400: _PROBLEM,
         401: _PROBLEM,
@@ -68,7 +57,6 @@ async def push_extracts(
     """Each row is validated on its own; the summary gives, per row, its outcome and the
     reason of every refusal (field, code, message). Re-sending a period creates a new
     revision; identical counts change nothing."""
-    require_role(principal, Role.VENDOR, action="push extracts")
     rows, body, text_cells = await read_batch(request, "extracts", decode_well_formed)
     summary = await ingest(
         session,
@@ -84,6 +72,7 @@ async def push_extracts(
 
 @router.post(
     "/withdrawals",
+    dependencies=[requires(Role.VENDOR)],
     summary="Withdraw one of the vendor's own extracts (recorded, not deleted)",
     response_model=WithdrawalOut,
     status_code=201,
@@ -92,7 +81,6 @@ async def push_extracts(
 async def withdraw_extract(
     payload: WithdrawalIn, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> WithdrawalOut:
-    require_role(principal, Role.VENDOR, action="withdraw extracts")
     try:
         finess = check_finess(payload.finess)
     except InvalidFiness as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import get_settings
 from app.ingestion import Outcome
@@ -35,6 +35,29 @@ class ExtractIn(BaseModel):
 
 
 class ExtractBatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "extracts": [
+                        {
+                            "finess": "750712184",
+                            "period_start": "2025-01",
+                            "period_end": "2025-03",
+                            "accompanied_persons": 80,
+                            "eligible_persons": 75,
+                            "mssante_messages_sent": 60,
+                            "dmp_fed_persons": 55,
+                            "active_files": 78,
+                            "active_files_with_care_project": 72,
+                            "active_files_with_agenda_event": 74,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     extracts: list[ExtractIn] = Field(max_length=get_settings().max_batch_rows)
 
 
@@ -54,6 +77,19 @@ class ImportSummary(ImportSummaryBase):
 
 
 class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "period_start": "2025-04",
+                    "period_end": "2025-04",
+                    "reason": "sent for the wrong establishment",
+                }
+            ]
+        }
+    )
+
     finess: str
     period_start: str = Field(pattern=MONTH)
     period_end: str = Field(pattern=MONTH)

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from app.access.dependencies import CurrentPrincipal, require_role
-from app.access.principal import Role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
+from app.access.principal import Principal, Role
 from app.campaigns import current_campaign
 from app.clock import today
 from app.db import SessionDep
@@ -45,7 +45,7 @@ from app.referential.geography import REGIONS
 from app.referential.models import Establishment
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"])
+router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"], route_class=AuthorisedRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
@@ -82,8 +82,17 @@ def application_read(
     )
 
 
+async def _application(session, principal: Principal, application_id: int) -> None:
+    await service.application_in_scope(session, principal, application_id)
+
+
+async def _pilot(session, principal: Principal, pilot_id: int) -> None:
+    await service.application_in_scope(session, principal, pilot_id, pilots_only=True)
+
+
 @router.post(
     "/applications",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=PilotApplicationRead,
     summary="Record an establishment's application to the call for pilots",
@@ -98,7 +107,6 @@ async def create_application(
     """The EJ and the domain come from the FINESS referential (a declared one must agree).
     An application that breaks an eligibility rule (maturity, call window...) is recorded
     with its `eligibility` issues: it cannot be selected."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot applications")
     row, establishment = await service.record_application(session, principal, payload, today())
     await session.refresh(row)
     return application_read(row, establishment)
@@ -106,6 +114,7 @@ async def create_application(
 
 @router.get(
     "/applications",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotApplicationRead],
     summary="Applications of the caller's region (national: all), by region",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -140,6 +149,7 @@ async def list_applications(
 
 @router.get(
     "/applications/{application_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotApplicationRead,
     summary="One application",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -154,6 +164,7 @@ async def get_application(
 
 @router.post(
     "/applications/{application_id}/decision",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("application_id", _application))],
     response_model=PilotApplicationRead,
     summary="Select an application as a pilot, or record that it is not selected",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -170,7 +181,6 @@ async def decide(
     `after_selection_deadline`, `not_eligible_domain`, `not_technically_ready`,
     `dmp_not_planned`, `mssante_not_planned`, `before_application`, `future_date`,
     `already_selected`. The 35/35/30 split only warns (`domain_above_target`)."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="select pilots")
     row, establishment, warnings = await service.decide(
         session, principal, application_id, payload, today()
     )
@@ -180,6 +190,7 @@ async def decide(
 
 @router.get(
     "/summary",
+    dependencies=[requires(*Role)],
     response_model=PilotsSummary,
     summary="Pilots against the cap and quotas, domain split, budget committed and paid",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -267,6 +278,7 @@ def pilot_read(view: service.PilotView) -> PilotRead:
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotListItem],
     summary="Pilots of the caller's region (national: all) and where their payment stands",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -299,6 +311,7 @@ async def list_pilots(
 
 @router.get(
     "/{pilot_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotRead,
     summary="One pilot: its evidence, deadlines and payment",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -310,6 +323,7 @@ async def get_pilot(pilot_id: RowId, session: SessionDep, principal: CurrentPrin
 
 @router.post(
     "/{pilot_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("pilot_id", _pilot))],
     status_code=201,
     response_model=PilotEventRead,
     summary="Record a funding step: convention, reports received, payment, withdrawal",
@@ -326,7 +340,6 @@ async def create_event(
     `final_report_received`, then `paid` (the flat sum, once the pilot period is over and all
     the evidence is recorded: `missing_evidence` otherwise). `withdrawn` frees the pilot's
     place. Steps past their deadline are recorded and flagged late."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot funding steps")
     event = await service.record_event(
         session,
         principal,

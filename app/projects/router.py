@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.db import SessionDep
-from app.errors import Forbidden, NotFound
+from app.errors import NotFound
 from app.projects import payments, repository, service
 from app.projects.balance import Compliance
 from app.projects.envelopes import Commitment, envelope_lines
@@ -37,7 +37,7 @@ from app.projects.schemas import (
 from app.projects.vocabulary import BalanceStatus, Guichet
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
@@ -84,6 +84,7 @@ async def project_read(session, project: Project) -> ProjectRead:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=ProjectRead,
     summary="Register a funding request (project) and compute its funding",
@@ -94,7 +95,6 @@ async def create_project(
 ) -> ProjectRead:
     """Admissibility errors (annexe 3) refuse the request with 422; warnings (such as a
     project below the minimum size) are returned with the created project."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="register projects")
     project, _ = await service.create_project(session, principal, payload)
     await session.refresh(project)
     return await project_read(session, project)
@@ -102,6 +102,7 @@ async def create_project(
 
 @router.get(
     "/{project_id}",
+    dependencies=[requires(*Role)],
     response_model=ProjectRead,
     summary="One project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -117,6 +118,7 @@ async def get_project(
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[ProjectSummary],
     summary="Projects of the caller's scope, with their balance status",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -192,6 +194,7 @@ async def _project(session, principal, project_id: int) -> Project:
 
 @router.get(
     "/{project_id}/compliance",
+    dependencies=[requires(*Role)],
     response_model=ComplianceRead,
     summary="Where a project stands for its balance payment (SPEC §6)",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -209,6 +212,7 @@ async def get_compliance(
 
 @router.post(
     "/{project_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("project_id", _project))],
     status_code=201,
     response_model=EventRead,
     summary="Record a payment event (notification, convention, advance, statement, balance)",
@@ -224,8 +228,6 @@ async def create_event(
     before the expense statement nor while a target is unmet, no payment before the
     decision. A balance decision freezes the measurements it rests on."""
     project = await _project(session, principal, project_id)
-    if principal.role is Role.GRADES or principal.role is Role.VENDOR:
-        raise Forbidden("Only ars and national tokens record payment events.")
     row = await payments.record_event(
         session,
         principal,
@@ -239,6 +241,7 @@ async def create_event(
 
 @router.get(
     "/{project_id}/events",
+    dependencies=[requires(*Role)],
     response_model=list[EventRead],
     summary="The payment events of a project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -250,11 +253,14 @@ async def list_events(
     return [EventRead.model_validate(e) for e in await repository.events_of(session, [project.id])]
 
 
-envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
+envelopes_router = APIRouter(
+    prefix="/api/v1/envelopes", tags=["projects"], route_class=AuthorisedRoute
+)
 
 
 @envelopes_router.get(
     "",
+    dependencies=[requires(Role.ARS, Role.GRADES, Role.NATIONAL)],
     response_model=list[EnvelopeRead],
     summary="Committed aid against each regional envelope (annexe 1)",
     responses={401: _PROBLEM, 403: _PROBLEM},
@@ -262,8 +268,6 @@ envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
 async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> list[EnvelopeRead]:
     """A project commits its aid when notified before the engagement deadline; projects
     notified later are listed apart. ARS and GRADeS see their region."""
-    if principal.role is Role.VENDOR:
-        raise Forbidden("Envelopes are for ars, grades and national tokens.")
     campaign = current_campaign()
     projects = await repository.projects_in_scope(session, principal)
     events = await repository.events_of(session, [p.id for p in projects])

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.access.scopes import Scope
 from app.audit import service as audit
@@ -19,7 +19,9 @@ from app.referential.geography import DEPARTMENTS
 from app.referential.models import Establishment
 from app.referential.schemas import EstablishmentCreate, EstablishmentRead
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["establishments"])
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["establishments"], route_class=AuthorisedRoute
+)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
@@ -69,6 +71,7 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=EstablishmentRead,
     summary="Register an establishment in the referential",
@@ -77,7 +80,6 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 async def create_establishment(
     payload: EstablishmentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
-    require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
     region = DEPARTMENTS[department].region_code
     if not Scope.of(principal).sees_region(region):
@@ -112,6 +114,7 @@ async def create_establishment(
 
 @router.get(
     "/{finess}",
+    dependencies=[requires(*Role)],
     response_model=EstablishmentRead,
     summary="One establishment of the caller's scope",
     responses={401: _PROBLEM, 404: _PROBLEM},

@@ -10,9 +10,9 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
-from app.batches import read_batch
+from app.batches import batch_request_body, read_batch
 from app.clock import Month, to_paris
 from app.db import SessionDep
 from app.ingestion import BatchOptions, ingest
@@ -33,32 +33,21 @@ from app.pilots.usage.ingestion import PILOT_USAGE
 from app.queries import FromQuery, RegionQuery, ToQuery, month_bounds
 from app.schemas import RowId
 
-router = APIRouter()
+# Included by app.pilots.router under its prefix.
+router = APIRouter(route_class=AuthorisedRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
     "/usage",
+    dependencies=[requires(Role.VENDOR, Role.ARS, Role.NATIONAL)],
     summary="Push the pilots' monthly Mon espace santé usage",
     response_model=PilotUsageImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": PilotUsageBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,month,ins_qualified_identities,dmp_documents_sent,"
-                    "mssante_messages_sent,citizen_messages_sent\n"
-                    "750712184,2024-03,61,140,85,12\n",
-                },
-            },
-        },
-    },
+    openapi_extra=batch_request_body(
+        PilotUsageBatch,
+        "finess,month,ins_qualified_identities,dmp_documents_sent,mssante_messages_sent,"
+        "citizen_messages_sent\n750712184,2024-03,61,140,85,12\n",
+    ),
     responses={
         400: _PROBLEM,
         401: _PROBLEM,
@@ -79,7 +68,6 @@ async def push_usage(
     vendor sends for the pilots in its projects, an ARS for its region's pilots. Re-sending a
     month creates a new revision (the latest is used, every one is kept); identical counts
     change nothing. `dry_run`, `atomic` and `Idempotency-Key` work as for /extracts."""
-    require_role(principal, Role.VENDOR, Role.ARS, Role.NATIONAL, action="push pilot usage")
     rows, body, text_cells = await read_batch(request, "usage")
     summary = await ingest(
         session,
@@ -99,6 +87,7 @@ def _counts(row: Any) -> dict[str, int]:
 
 @router.get(
     "/usage",
+    dependencies=[requires(*Role)],
     response_model=PilotRegionalUsage,
     summary="Monthly totals of the pilots' Mon espace santé usage per region (no targets)",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -158,6 +147,7 @@ def _usage_point(row: PilotUsage) -> dict[str, Any]:
 
 @router.get(
     "/{pilot_id}/usage",
+    dependencies=[requires(*Role)],
     response_model=PilotUsageSeries,
     summary="Time series of a pilot's Mon espace santé usage (latest revision of each month)",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -183,6 +173,7 @@ async def get_pilot_usage(
 
 @router.get(
     "/{pilot_id}/usage/revisions",
+    dependencies=[requires(*Role)],
     response_model=PilotUsageRevisionHistory,
     summary="Every revision of a pilot's usage, with who sent it and when",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
