@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -35,6 +36,7 @@ from app.projects.schemas import (
     ProjectSummary,
     ShortfallOut,
 )
+from app.referential import repository as referential_repository
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -166,7 +168,10 @@ async def list_projects(
     )
 
 
-def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
+def compliance_read(
+    project_id: int, result: Compliance, closed: dict[str, date] | None = None
+) -> ComplianceRead:
+    closed = closed or {}
     return ComplianceRead(
         project_id=project_id,
         status=result.status.value,
@@ -187,6 +192,7 @@ def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
                     ShortfallOut(indicator=s.indicator, value=s.value, target=s.target, gap=s.gap)
                     for s in item.shortfalls
                 ],
+                closed_on=closed.get(item.finess),
             )
             for item in result.establishments
         ],
@@ -214,7 +220,9 @@ async def get_compliance(
     overdue flag."""
     project = await _project(session, principal, project_id)
     (standing,) = await payments.standings(session, [project], today())
-    return compliance_read(project.id, standing.compliance)
+    numbers = [item.finess for item in standing.compliance.establishments]
+    closed = await referential_repository.closing_dates(session, numbers)
+    return compliance_read(project.id, standing.compliance, closed)
 
 
 @router.post(

@@ -129,7 +129,7 @@ async def closing_dates(session: AsyncSession, numbers: Sequence[str]) -> dict[s
             Establishment.finess.in_(numbers), Establishment.closed_on.is_not(None)
         )
     )
-    return {finess: closed_on for finess, closed_on in rows.tuples()}
+    return {finess: closed_on for finess, closed_on in rows}
 
 
 async def add_import(session: AsyncSession, job: ReferentialImport) -> ReferentialImport:

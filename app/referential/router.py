@@ -30,6 +30,7 @@ def _read(row: Establishment, project_id: int | None) -> EstablishmentRead:
         category_code=row.category_code,
         category_label=row.category_label,
         project_id=project_id,
+        closed_on=row.closed_on,
     )
 
 

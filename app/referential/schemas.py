@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, Field
 
 
@@ -23,3 +25,7 @@ class EstablishmentRead(BaseModel):
     category_code: str | None
     category_label: str | None
     project_id: int | None = None
+    closed_on: date | None = Field(
+        default=None,
+        description="closing date from FINESS (FINESS+ dateFermeture); null while open",
+    )
