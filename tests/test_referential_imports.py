@@ -122,10 +122,18 @@ async def test_only_the_national_team_imports(api, imports_database):
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "body"
 
 
-async def test_a_file_of_another_kind_fails_with_its_reason(api, imports_database):
+async def test_a_file_of_another_kind_is_refused_at_once(api, imports_database):
     national = await headers(imports_database, Role.NATIONAL)
-    response = await api.post(IMPORTS, content=b"finess,period_start\n", headers=national)
-    job = await finished(api, national, response.headers["location"])
-    assert job["status"] == "failed"
-    assert job["error"]["where"] == "line 1"
-    assert job["error"]["message"].startswith("not a FINESS file")
+    other = await api.post(IMPORTS, content=b"finess,period_start\n", headers=national)
+    assert other.status_code == 422
+    [error] = other.json()["errors"]
+    assert error["field"] == "body" and error["message"].startswith("line 1: not a FINESS file")
+    malformed = await api.post(
+        IMPORTS, content=b'{"schemaVersion": "v1.0.0", "pmej": [{', headers=national
+    )
+    assert malformed.status_code == 202  # its start is the FINESS+ flow: the job finds the end
+    job = await finished(api, national, malformed.headers["location"])
+    assert job["status"] == "failed" and job["error"]["where"] == "pmej[0]"
+    broken = await api.post(IMPORTS, content=b'{"broken', headers=national)
+    assert broken.status_code == 400
+    assert "not well-formed JSON" in broken.json()["errors"][0]["message"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,11 @@ class InvalidFinessFile(ValueError):
         self.message = message
 
 
+class UnreadableFinessFile(InvalidFinessFile):
+    """A file that is not even well-formed (malformed JSON), as opposed to a readable file of
+    another kind."""
+
+
 class FinessFile:
     """An open FINESS file: its format, its rows (or row errors) in order, and its encoding
     (known for sure once the rows are read: "ascii" when no line needed more)."""
@@ -125,6 +131,7 @@ def open_finess_file(binary: IO[bytes]) -> FinessFile:
     start = head.removeprefix(codecs.BOM_UTF8).lstrip()
     if start.startswith(b"{"):
         if not _SCHEMA_VERSION.search(head):
+            _check_json_head(head, whole=len(head) < _HEAD_BYTES)
             raise InvalidFinessFile(
                 "$",
                 "a JSON file that is not the FINESS+ structures flow: no schemaVersion v1 at "
@@ -147,6 +154,18 @@ def open_finess_file(binary: IO[bytes]) -> FinessFile:
         "not a FINESS file: expected the official extraction (first line finess;etalab;…), "
         "the réexposition CSV (header nofinesset;nofinessej;…) or the FINESS+ JSON flow",
     )
+
+
+def _check_json_head(head: bytes, whole: bool) -> None:
+    """UnreadableFinessFile if the start of a JSON file (all of it when `whole`) is not
+    well-formed JSON."""
+    try:
+        for _ in ijson.parse(io.BytesIO(head)):
+            pass
+    except ijson.JSONError as exc:
+        reason = str(exc).splitlines()[0]
+        if whole or "premature EOF" not in reason:
+            raise UnreadableFinessFile("$", f"not well-formed JSON: {reason}") from None
 
 
 class _DecodedLines:

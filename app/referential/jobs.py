@@ -24,9 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal
 from app.config import get_settings
 from app.db import Database
-from app.errors import FieldError, Invalid, TooLarge
+from app.errors import DomainError, FieldError, Invalid, TooLarge
 from app.referential import repository
-from app.referential.finess_formats import InvalidFinessFile
+from app.referential.finess_formats import (
+    FinessFormat,
+    InvalidFinessFile,
+    UnreadableFinessFile,
+    open_finess_file,
+)
 from app.referential.importer import import_finess_file
 from app.referential.models import ImportStatus, ReferentialImport
 
@@ -62,6 +67,30 @@ async def receive_file(request: Request) -> tuple[Path, int]:
 
 def discard(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+class UnreadableUpload(DomainError):
+    status, title, code = 400, "Bad request", "malformed"
+
+
+def _recognise(path: Path) -> FinessFormat:
+    with path.open("rb") as binary:
+        return open_finess_file(binary).format
+
+
+async def recognise(path: Path) -> FinessFormat:
+    """The format of an uploaded file, from its start: 400 when it is not well-formed, 422
+    when it is a file of another kind (the rest is checked by the import, in the job)."""
+    try:
+        return await asyncio.to_thread(_recognise, path)
+    except UnreadableFinessFile as exc:
+        raise UnreadableUpload(
+            "The file is not well-formed.", [FieldError("body", "malformed", str(exc))]
+        ) from None
+    except InvalidFinessFile as exc:
+        raise Invalid(
+            "The file is not a FINESS file.", [FieldError("body", "not_finess", str(exc))]
+        ) from None
 
 
 async def create(

@@ -6,14 +6,16 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.access import limits
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
+from app.access.scopes import Scope
 from app.audit import service as audit
 from app.db import SessionDep, get_database
 from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from app.referential import jobs, repository
 from app.referential.categories import category_label
 from app.referential.finess import InvalidFiness, check_finess, department_of_finess
+from app.referential.finess_formats import REEXPOSITION_FIELDS
 from app.referential.geography import DEPARTMENTS
 from app.referential.models import Establishment, ReferentialImport
 from app.referential.schemas import (
@@ -26,10 +28,64 @@ from app.referential.schemas import (
 )
 from app.schemas import RowId
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["establishments"])
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["establishments"], route_class=AuthorisedRoute
+)
 IMPORTS_PATH = limits.IMPORTS_PATH
-_BINARY = {"type": "string", "format": "binary"}
-imports_router = APIRouter(prefix=IMPORTS_PATH, tags=["referential imports"])
+# The three formats, as they are downloaded; any content type is read the same way.
+# A real row of the réexposition file (tests/data/finess-reexposition-sample.csv).
+_REEXPOSITION_EXAMPLE = (
+    ";".join(REEXPOSITION_FIELDS)
+    + "\n"
+    + (
+        "010002228;920030152;EHPAD L'AMBARROISE AMBERIEU;EHPAD L'AMBARROISE AMBERIEU;;;58;AV;"
+        "PAUL PAINLEVE;;;004;01;AIN;01500 AMBERIEU EN BUGEY;0474461111;0474461110;500;"
+        "Etablissement d'hébergement pour personnes âgées dépendantes;4401;"
+        "Etablissements d'Hébergement pour Personnes Âgées;49085207600010;8710A;47;"
+        "ARS/PCD, Tarif partiel, non habilité aide sociale sans PUI;;;2006-12-04;2017-07-08;"
+        "2026-05-07;;881333.1;6542469.8;1,ATLASANTE,97,BAN,EPSG:2154 RGF93 / Lambert-93 "
+        "(Métropole);2026-05-04\n"
+    )
+)
+_FINESS_PLUS_EXAMPLE = {
+    "schemaVersion": "v1.0.0",
+    "generatedAt": "2026-03-09T15:49:37.615611300Z",
+    "pmej": [
+        {
+            "informationsGeneralesPMEJ": {"numFinessPm": "010000339"},
+            "ege": [
+                {
+                    "informationsGeneralesEGE": {
+                        "numFinessEge": "010780906",
+                        "nomEgeCourt": "EHPAD RESIDENCE FONTELUNE AMBERIEU",
+                    },
+                    "categorieentiteGeographiqueExercice": "500",
+                    "adresse": [{"usageAdresse": "03", "cogCommune": "01004"}],
+                    "etatObjet": "A",
+                }
+            ],
+        }
+    ],
+}
+_UPLOAD = {
+    "required": True,
+    "description": "The FINESS file as downloaded: the official extraction, the réexposition "
+    "CSV or the FINESS+ JSON flow, recognised from its content (UTF-8 or ISO-8859-1)",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "description": "the FINESS+ Structures flow (v1)"},
+            "example": _FINESS_PLUS_EXAMPLE,
+        },
+        "text/csv": {"schema": {"type": "string"}, "example": _REEXPOSITION_EXAMPLE},
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"},
+            "example": _REEXPOSITION_EXAMPLE,
+        },
+    },
+}
+imports_router = APIRouter(
+    prefix=IMPORTS_PATH, tags=["referential imports"], route_class=AuthorisedRoute
+)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
@@ -80,18 +136,18 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=EstablishmentRead,
     summary="Register an establishment in the referential",
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_establishment(
-    payload: EstablishmentCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: EstablishmentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
-    require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
     region = DEPARTMENTS[department].region_code
-    if not principal.sees_region(region):
+    if not Scope.of(principal).sees_region(region):
         raise Forbidden(f"An ARS token registers establishments of its own region ({region}).")
     if (await repository.existing_finess(session, [finess])).get(finess):
         raise Conflict(
@@ -115,7 +171,6 @@ async def create_establishment(
         "establishment.create",
         "establishment",
         finess,
-        request=request,
         payload=payload.model_dump(),
         region_code=region,
     )
@@ -124,6 +179,7 @@ async def create_establishment(
 
 @router.get(
     "/{finess}",
+    dependencies=[requires(*Role)],
     response_model=EstablishmentRead,
     summary="One establishment of the caller's scope",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -163,20 +219,12 @@ def _job_read(job: ReferentialImport) -> ImportJobRead:
 
 @imports_router.post(
     "",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=202,
     response_model=ImportJobRead,
     summary="Upload a FINESS file; it is imported in the background",
-    responses={401: _PROBLEM, 403: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "The FINESS file as downloaded (official extraction, réexposition "
-            "CSV or FINESS+ JSON; recognised from its content)",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    responses={400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM},
+    openapi_extra={"requestBody": _UPLOAD},
 )
 async def start_import(
     request: Request,
@@ -185,12 +233,13 @@ async def start_import(
     background: BackgroundTasks,
     file_name: str | None = Query(default=None, max_length=255, description="shown in the job"),
 ) -> JSONResponse:
-    """Answers at once with the job (202, `Location` to poll). Only the programme's
-    establishments are stored; a file that cannot be imported leaves the referential as it
-    was and the job says why (line or JSON path)."""
-    require_role(principal, Role.NATIONAL, action="import the FINESS referential")
+    """Answers at once with the job (202, `Location` to poll) once the file's start is
+    recognised (else 400 for malformed JSON, 422 for a file of another kind). Only the
+    programme's establishments are stored; a file that fails later (a truncated flow, a wrong
+    column count) leaves the referential as it was and the job says why (line or JSON path)."""
     path, size = await jobs.receive_file(request)
     try:
+        await jobs.recognise(path)
         job = await jobs.create(session, principal, file_name, size)
         await audit.record(
             session,
@@ -198,7 +247,6 @@ async def start_import(
             "referential.import.start",
             "referential_import",
             str(job.id),
-            request=request,
             detail={"file_name": file_name, "size_bytes": size},
         )
         await session.refresh(job)
@@ -217,6 +265,7 @@ async def start_import(
 
 @imports_router.get(
     "/{job_id}",
+    dependencies=[requires(Role.NATIONAL)],
     response_model=ImportJobRead,
     summary="Progress and report of a FINESS import",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
@@ -224,7 +273,6 @@ async def start_import(
 async def get_import(
     job_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> ImportJobRead:
-    require_role(principal, Role.NATIONAL, action="follow FINESS imports")
     job = await repository.get_import(session, job_id)
     if job is None:
         raise NotFound(f"Import {job_id} not found.")
