@@ -76,7 +76,6 @@ _UPLOAD = {
             "schema": {"type": "object", "description": "the FINESS+ Structures flow (v1)"},
             "example": _FINESS_PLUS_EXAMPLE,
         },
-        "text/csv": {"schema": {"type": "string"}, "example": _REEXPOSITION_EXAMPLE},
         "application/octet-stream": {
             "schema": {"type": "string", "format": "binary"},
             "example": _REEXPOSITION_EXAMPLE,
