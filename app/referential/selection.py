@@ -57,7 +57,11 @@ def select(row: FinessRow) -> FinessRecord | Skipped | FinessFileError:
     department = programme_department(row.territory) if row.territory else None
     problems: list[str] = []
     if department is None:
-        problems.append(f"département {row.raw_territory!r} is not a département or territory")
+        problems.append(
+            f"département or commune {row.raw_territory!r} is not one of France's"
+            if row.raw_territory
+            else "no département or commune code"
+        )
     numbers: dict[str, str] = {}
     for field, raw in (("FINESS ET", row.finess), ("FINESS EJ", row.legal_entity_finess)):
         try:

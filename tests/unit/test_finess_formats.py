@@ -284,3 +284,13 @@ def test_a_malformed_category_file_names_its_row(tmp_path):
     )
     with pytest.raises(ValueError, match="data row 3"):
         load_categories(path)
+
+
+def test_an_establishment_without_a_place_is_refused_with_its_path():
+    row = FinessRow("pmej[2].ege[0]", "010780906", "010000339", "EHPAD", None, "", "500",
+                    None, None)  # fmt: skip
+    assert select(row) == FinessFileError("pmej[2].ege[0]", "no département or commune code")
+    row = FinessRow("line 4", "010780906", "010000339", "EHPAD", None, "XX", "500", None, None)
+    assert select(row) == FinessFileError(
+        "line 4", "département or commune 'XX' is not one of France's"
+    )
