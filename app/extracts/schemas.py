@@ -61,7 +61,6 @@ class ExtractBatch(BaseModel):
     extracts: list[ExtractIn] = Field(max_length=get_settings().max_batch_rows)
 
 
-
 class RowResult(BaseModel):
     index: int
     finess: str | None

@@ -17,6 +17,7 @@ import os
 import random
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from itertools import accumulate
@@ -328,16 +329,25 @@ def _dates(rng: random.Random) -> tuple[str, str, str]:
 # Structures FINESS lists that the programme does not fund, mixed into synthetic files as in
 # the real ones: (code, label, categagretab, its label, APE, tariff mode, weight). Values
 # found in the réexposition sample.
-_OTHER_CATEGORIES = (
-    ("620", "Pharmacie d'Officine", "3201", "Commerce de Biens à Usage Médicaux", "",
-     ("01", "Etablissement Tarif Libre"), 6),
-    ("355", "Centre Hospitalier (C.H.)", "1102", "Centres Hospitaliers", "8610Z",
-     ("03", "ARS établissements Publics de santé dotation globale"), 1),
-    ("128", "Etablissement de Soins Chirurgicaux", "1110",
-     "Etablissements de Soins de Courte Durée", "8610Z",
-     ("07", "ARS établissements de santé non financés dotation globale"), 1),
-)  # fmt: skip
-_OTHER = {code: rest for code, *rest in _OTHER_CATEGORIES}
+@dataclass(frozen=True, slots=True)
+class _Other:
+    label: str
+    aggregate: str
+    aggregate_label: str
+    ape: str
+    tariff: tuple[str, str]  # codemft, libmft
+    weight: int
+
+
+_OTHER = {
+    "620": _Other("Pharmacie d'Officine", "3201", "Commerce de Biens à Usage Médicaux", "",
+                  ("01", "Etablissement Tarif Libre"), 6),
+    "355": _Other("Centre Hospitalier (C.H.)", "1102", "Centres Hospitaliers", "8610Z",
+                  ("03", "ARS établissements Publics de santé dotation globale"), 1),
+    "128": _Other("Etablissement de Soins Chirurgicaux", "1110",
+                  "Etablissements de Soins de Courte Durée", "8610Z",
+                  ("07", "ARS établissements de santé non financés dotation globale"), 1),
+}  # fmt: skip
 _OTHER_NAMES = {"620": "PHARMACIE {}", "355": "CENTRE HOSPITALIER {}", "128": "CLINIQUE {}"}
 
 
@@ -347,8 +357,8 @@ def _with_other_structures(
     """The records, and after each legal entity's about `share` times as many structures of
     other categories, each its own legal entity, numbered from the top of the département's
     serials (the programme's numbers come from the bottom)."""
-    codes = [code for code, *_ in _OTHER_CATEGORIES]
-    weights = [weight for *_, weight in _OTHER_CATEGORIES]
+    codes = list(_OTHER)
+    weights = [other.weight for other in _OTHER.values()]
     taken: dict[str, int] = {}
     group: list[FinessRecord] = []
 
@@ -366,7 +376,7 @@ def _with_other_structures(
                 name=_OTHER_NAMES[code].format(place),
                 department=department,
                 category_code=code,
-                category_label=_OTHER[code][0],
+                category_label=_OTHER[code].label,
             )
 
     def flush() -> Iterator[FinessRecord]:
@@ -391,7 +401,8 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
     streets = [_street(rng) for _ in range(_POOL_SIZE)]
     dates = [_dates(rng) for _ in range(_POOL_SIZE)]
     department, localities, phone_prefix = "", [("", "")], ""
-    legal_entity, siren, nics, nic_index = "", "", (), 0
+    legal_entity, siren, nic_index = "", "", 0
+    nics: tuple[str, ...] = ()
     for record in records:
         if record.department != department:
             department = record.department
@@ -406,8 +417,15 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
             nic_index = rng.randrange(len(nics))
         nic_index += 1  # successive NICs: an EJ's SIRETs are distinct
         code = record.category_code
+        mft: tuple[str, str]
         if code in _OTHER:
-            _, aggregate, aggregate_label, ape, mft, _ = _OTHER[code]
+            other = _OTHER[code]
+            aggregate, aggregate_label, ape, mft = (
+                other.aggregate,
+                other.aggregate_label,
+                other.ape,
+                other.tariff,
+            )
         else:
             aggregate = _CATEGORY_AGGREGATE[code]
             aggregate_label = _AGGREGATES[aggregate]

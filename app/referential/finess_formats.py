@@ -122,7 +122,7 @@ def clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def open_finess_file(binary: IO[bytes]) -> FinessFile:
+def open_finess_file(binary: io.BufferedReader) -> FinessFile:
     """Recognise the format of a binary stream positioned at its start, and read it lazily.
 
     `binary` must offer `peek` (an `io.BufferedReader`, as `open(path, "rb")` gives).

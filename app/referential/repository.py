@@ -129,7 +129,7 @@ async def closing_dates(session: AsyncSession, numbers: Sequence[str]) -> dict[s
             Establishment.finess.in_(numbers), Establishment.closed_on.is_not(None)
         )
     )
-    return {finess: closed_on for finess, closed_on in rows}
+    return {finess: closed_on for finess, closed_on in rows if closed_on is not None}
 
 
 async def add_import(session: AsyncSession, job: ReferentialImport) -> ReferentialImport:

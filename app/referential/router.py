@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -85,7 +87,7 @@ _UPLOAD = {
 imports_router = APIRouter(
     prefix=IMPORTS_PATH, tags=["referential imports"], route_class=AuthorisedRoute
 )
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _read(row: Establishment, project_id: int | None) -> EstablishmentRead:

@@ -10,7 +10,7 @@
 Downgrade drops both: closing dates and import reports are lost, establishments are kept.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
