@@ -49,18 +49,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, log: Path, *extra: str) -> subprocess.Popen:
+def start_server(
+    url: str, port: int, log: Path, *extra: str, root: Path = ROOT
+) -> subprocess.Popen:
     """`esms-usage serve` on the database of `url`, connected as the application role (as in
-    production: migrations are the owner's, and already applied)."""
+    production: migrations are the owner's, and already applied); `root`: another checkout,
+    served by its own `.venv`."""
+    server = SERVER if root == ROOT else root / ".venv" / "bin" / "esms-usage"
     env = {**os.environ, "DATABASE_URL": as_role(url, APP_ROLE), "ESMS_LOG_LEVEL": "warning"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
+            [str(server), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=ROOT,
+            cwd=root,
         )
 
 
