@@ -32,7 +32,7 @@ async def authenticate(request: Request, session: AsyncSession) -> Principal:
 
 async def current_principal(request: Request, session: SessionDep) -> Principal:
     known = getattr(request.state, "principal", None)
-    if known is not None:  # already authenticated before the body was read
+    if known is not None:  # authenticated on arrival, or before the body was read
         return known
     principal = await authenticate(request, session)
     request.state.principal = principal
@@ -70,8 +70,12 @@ class RoleRequirement:
     async def check_request(self, request: Request) -> None:
         """Authenticate, check the role and the scope of the path's object, with a session
         of its own, before the body is read."""
+        known = getattr(request.state, "principal", None)
+        if known is not None and self.sees is None:  # authenticated on arrival
+            self.check(known)
+            return
         async with get_database().sessions() as session:
-            principal = self.check(await authenticate(request, session))
+            principal = self.check(known or await authenticate(request, session))
             if self.sees is not None:
                 name, sees = self.sees
                 raw = str(request.path_params.get(name, ""))

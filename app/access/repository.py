@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,11 +43,21 @@ async def principal_for_token(session: AsyncSession, token: str) -> Principal | 
             select(AccessToken).where(AccessToken.token_hash == hash_token(token))
         )
     ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
+    return None if row is None else principal_of(row)
+
+
+def principal_of(row: Any) -> Principal | None:
+    """The caller a token stands for, from its row (an AccessToken or a record of its
+    columns); None once it is revoked or expired."""
+    get = row.get if isinstance(row, Record) else lambda name: getattr(row, name)
+    if get("revoked_at") is not None:
         return None
-    if row.expires_at is not None and row.expires_at <= now():
+    expires_at = get("expires_at")
+    if expires_at is not None and expires_at <= now():
         return None
-    return Principal(row.id, Role(row.role), row.vendor_siren, row.region_code, row.name)
+    return Principal(
+        get("id"), Role(get("role")), get("vendor_siren"), get("region_code"), get("name")
+    )
 
 
 async def revoke_token(session: AsyncSession, token_id: int) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
@@ -55,7 +56,7 @@ _CACHED: dict[int | str, dict[str, Any]] = {
 CACHE_CONTROL = "private, max-age=60"
 
 
-def dashboard_filters(
+async def dashboard_filters(
     principal: CurrentPrincipal,
     region: Annotated[
         str | None, Query(pattern=r"^\d{2}$", description="INSEE region code")
@@ -108,7 +109,11 @@ async def answer(
     filename: str | None = None,
 ) -> Response:
     """The cached answer when the data has not moved, else `render()`, kept for next time."""
-    version = f"{await repository.data_version(session)}|{Month.current()}"
+    # The data version as the request arrived (read with its rate limit), else now.
+    data_version = getattr(request.state, "data_version", None)
+    if data_version is None:
+        data_version = await repository.data_version(session)
+    version = f"{data_version}|{Month.current()}"
     query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
     key = hashlib.sha256(f"{_scope(principal)}|{request.url.path}?{query}".encode()).hexdigest()
     etag = '"' + hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:32] + '"'
@@ -118,8 +123,12 @@ async def answer(
         return Response(status_code=304, headers=headers)
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    kept = _answers.get(key, version)
+    if kept is not None:
+        return Response(kept[1], media_type=kept[0], headers=headers | {"X-Cache": "hit"})
     hit = await repository.cached(session, key)
     if hit is not None and hit.version == version:
+        _answers.keep(key, version, hit.content_type, bytes(hit.body))
         return Response(
             bytes(hit.body), media_type=hit.content_type, headers=headers | {"X-Cache": "hit"}
         )
@@ -127,7 +136,41 @@ async def answer(
     body, media_type = await render()
     elapsed = round((time.perf_counter() - started) * 1000)
     await repository.store(session, key, version, media_type, body, elapsed)
+    _answers.keep(key, version, media_type, body)
     return Response(body, media_type=media_type, headers=headers | {"X-Cache": "miss"})
+
+
+class _Answers:
+    """The answers this process served last, by cache key, each with its data version: a
+    warm read answers from memory without asking the database for the body. An answer is
+    only served for the version it was computed at, as from the shared table."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
+
+    def get(self, key: str, version: str) -> tuple[str, bytes] | None:
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != version:
+            return None
+        self.entries.move_to_end(key)
+        return entry[1], entry[2]
+
+    def keep(self, key: str, version: str, content_type: str, body: bytes) -> None:
+        if len(body) > self.max_bytes // 8:
+            return
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old[2])
+        self.entries[key] = (version, content_type, body)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            _, (_, _, dropped) = self.entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
+_answers = _Answers(32 * 1024 * 1024)
 
 
 def _render(
