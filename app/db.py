@@ -167,10 +167,16 @@ IDLE_PING_SECONDS = 1.0
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """The engine of a process: up to 2 x `pool_size` connections, opened as needed and kept.
+
+    (The pool used to hold `pool_size` and open as many again as overflow, closed as soon as
+    they were returned: with more than `pool_size` requests at once, every request past it
+    opened a connection, and PostgreSQL forked a backend, for a few statements.)
+    """
     engine = create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         connect_args={
             "server_settings": {"timezone": "Europe/Paris", "application_name": "esms-usage"}
         },

@@ -363,7 +363,8 @@ async def one_run(
     port, log = free_port(), workdir / f"server-{label}-{workers}.log"
     base_url = f"http://127.0.0.1:{port}"
     extra = ["--no-migrate", *(["--workers", str(workers)] if workers > 1 else [])]
-    server = start_server(url, port, log, *extra, root=tree)
+    # Logs at the production level: a line per request is part of its cost.
+    server = start_server(url, port, log, *extra, root=tree, log_level="info")
     spy = None
     try:
         await wait_healthy(base_url, server, log)

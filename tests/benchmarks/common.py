@@ -50,13 +50,13 @@ def free_port() -> int:
 
 
 def start_server(
-    url: str, port: int, log: Path, *extra: str, root: Path = ROOT
+    url: str, port: int, log: Path, *extra: str, root: Path = ROOT, log_level: str = "warning"
 ) -> subprocess.Popen:
     """`esms-usage serve` on the database of `url`, connected as the application role (as in
     production: migrations are the owner's, and already applied); `root`: another checkout,
     served by its own `.venv`."""
     server = SERVER if root == ROOT else root / ".venv" / "bin" / "esms-usage"
-    env = {**os.environ, "DATABASE_URL": as_role(url, APP_ROLE), "ESMS_LOG_LEVEL": "warning"}
+    env = {**os.environ, "DATABASE_URL": as_role(url, APP_ROLE), "ESMS_LOG_LEVEL": log_level}
     with log.open("wb") as out:
         return subprocess.Popen(
             [str(server), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
