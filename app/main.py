@@ -26,6 +26,8 @@ from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
 from app.errors import PROBLEM_JSON, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
+from app.fhir.router import OutcomeMiddleware
+from app.fhir.router import router as fhir_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
@@ -117,6 +119,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(OutcomeMiddleware)  # under /fhir, problems become OperationOutcome
     app.add_middleware(RequestIdMiddleware)
     for router in (
         vendors_router,
@@ -130,6 +133,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         pilots_router,
         access_router,
         audit_router,
+        fhir_router,
     ):
         app.include_router(router)
 

@@ -1,0 +1,246 @@
+"""FHIR Bundles of MeasureReports through the ingestion core, and stored figures read back.
+
+A report becomes the extract row that `POST /api/v1/extracts` would receive and goes
+through the same core (app.extracts.service.ingest): revisions, "unchanged", the first
+window, frozen periods, the audit trail and the sender's scope are the same. `transaction`
+is the core's atomic mode (all or nothing); `batch` gives each entry its own outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.principal import Principal
+from app.campaigns import current_campaign
+from app.clock import Month
+from app.config import get_settings
+from app.errors import DomainError, NotFound, TooLarge
+from app.extracts import service as extracts
+from app.fhir import repository
+from app.fhir.mapping import (
+    Issue,
+    Mapped,
+    StoredReport,
+    operation_outcome,
+    report_id,
+    report_of,
+    report_to_row,
+)
+from app.fhir.measures import Indicator, Urls
+from app.fhir.validation import bundle_issues, fits_fast, report_issues
+from app.fields import FieldError
+
+_STATUS = {
+    "created": "201 Created",
+    "revised": "200 OK",
+    "unchanged": "200 OK",
+    "skipped": "200 OK",
+}
+_MESSAGES = {
+    "created": "stored as the first revision of this establishment and period",
+    "revised": "stored as a new revision of this establishment and period",
+    "unchanged": "the same counts as the latest revision: nothing stored",
+}
+
+
+class FhirRefused(DomainError):
+    """A request refused as a whole, with the OperationOutcome that says why (the session
+    is rolled back: nothing of it is stored)."""
+
+    def __init__(self, status: int, issues: list[Issue], urls: Urls, detail: str):
+        super().__init__(detail, outcome=operation_outcome(issues, urls))
+        self.status = status
+        self.title = {400: "Bad request", 404: "Not found", 409: "Conflict"}.get(
+            status, "Invalid request"
+        )
+        self.code = "fhir_refused"
+
+
+def urls() -> Urls:
+    return Urls(get_settings().public_url)
+
+
+def _version() -> str:
+    return str(current_campaign().year)
+
+
+def _entry_issues(entry: Any, i: int, fast: bool) -> list[Issue]:
+    """What the models and the request element say of one entry, before the mapping."""
+    at = f"Bundle.entry[{i}]"
+    if not isinstance(entry, dict):
+        return [Issue("error", "structure", "an entry is an object", (at,))]
+    issues = [] if fast else report_issues(entry.get("resource"), f"{at}.resource")
+    request = entry.get("request")
+    method = request.get("method") if isinstance(request, dict) else None
+    url = request.get("url") if isinstance(request, dict) else None
+    if (
+        method not in ("POST", "PUT")
+        or not isinstance(url, str)
+        or not url.startswith("MeasureReport")
+    ):
+        issues.append(
+            Issue(
+                "error",
+                "required",
+                "each entry carries request {method: POST, url: MeasureReport}",
+                (f"{at}.request",),
+            )
+        )
+    return issues
+
+
+def _outcome_status(issues: Sequence[Issue]) -> int:
+    errors = [i for i in issues if i.severity == "error"]
+    # As everywhere in the API, an establishment out of the caller's scope is not found.
+    if errors and all(i.code in ("unknown_finess", "not_covered") for i in errors):
+        return 404
+    return 422
+
+
+@dataclass(slots=True)
+class _Entry:
+    mapped: Mapped
+    outcome: str = "rejected"
+    revision: int | None = None
+    issues: tuple[Issue, ...] = ()
+
+
+async def push(
+    session: AsyncSession,
+    principal: Principal,
+    document: Any,
+    request: Request | None = None,
+    payload: bytes | None = None,
+) -> dict[str, Any]:
+    """Store the MeasureReports of a batch or transaction Bundle; the response Bundle."""
+    links = urls()
+    fast = fits_fast(document)
+    if not fast:
+        issues = bundle_issues(document)
+        if issues:
+            raise FhirRefused(400, issues, links, "The Bundle does not match FHIR R4.")
+    kind = document.get("type")
+    if kind not in ("batch", "transaction"):
+        raise FhirRefused(
+            422,
+            [
+                Issue(
+                    "error",
+                    "wrong_type",
+                    f"POST a Bundle of type batch or transaction, got {kind!r}",
+                    ("Bundle.type",),
+                )
+            ],
+            links,
+            "Only batch and transaction Bundles are accepted.",
+        )
+    raw_entries = document.get("entry") or []
+    limit = get_settings().max_batch_rows
+    if len(raw_entries) > limit:
+        raise TooLarge(
+            f"A Bundle holds at most {limit} entries; this one has {len(raw_entries)}.",
+            [FieldError("Bundle.entry", "too_large", f"at most {limit} entries")],
+        )
+    version = _version()
+    entries: list[_Entry] = []
+    for i, raw in enumerate(raw_entries):
+        early = _entry_issues(raw, i, fast)
+        resource = raw.get("resource") if isinstance(raw, dict) else None
+        mapped = report_to_row(resource, f"Bundle.entry[{i}].resource", links, version)
+        if early:
+            mapped = Mapped(None, early + mapped.issues, mapped.places)
+        entries.append(_Entry(mapped, issues=tuple(mapped.issues)))
+
+    transaction = kind == "transaction"
+    sent = [e for e in entries if e.mapped.row is not None]
+    refused_early = len(sent) < len(entries)
+    if sent:
+        summary = await extracts.ingest(
+            session,
+            principal,
+            [e.mapped.row for e in sent],
+            # A transaction with a refused report stores nothing: the others are only
+            # checked, so that the answer lists every problem at once.
+            extracts.BatchOptions(dry_run=transaction and refused_early, atomic=transaction),
+            request=request,
+            payload=payload,
+        )
+        for entry, result in zip(sent, summary["results"], strict=True):
+            entry.outcome, entry.revision = result["outcome"], result["revision"]
+            entry.issues = (
+                *entry.mapped.issues_of(result["errors"], "error"),
+                *entry.mapped.issues_of(result["warnings"], "warning"),
+            )
+    if transaction and any(e.outcome == "rejected" for e in entries):
+        issues = [i for e in entries if e.outcome == "rejected" for i in e.issues]
+        raise FhirRefused(
+            _outcome_status(issues),
+            issues,
+            links,
+            "The transaction was refused: nothing was stored.",
+        )
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response" if transaction else "batch-response",
+        "entry": [_response(e, links) for e in entries],
+    }
+
+
+def _response(entry: _Entry, links: Urls) -> dict[str, Any]:
+    row = entry.mapped.row
+    if entry.outcome == "rejected" or row is None:
+        return {
+            "response": {
+                "status": "404 Not Found"
+                if _outcome_status(entry.issues) == 404
+                else "422 Unprocessable Entity",
+                "outcome": operation_outcome(entry.issues, links),
+            }
+        }
+    issues = [
+        Issue(
+            "information",
+            entry.outcome,
+            _MESSAGES.get(entry.outcome, entry.outcome),
+            (),
+        ),
+        *entry.issues,
+    ]
+    logical = report_id(row["finess"], Month.parse(row["period_start"]).first_day)
+    response: dict[str, Any] = {
+        "status": _STATUS[entry.outcome],
+        "outcome": operation_outcome(issues, links),
+    }
+    if entry.revision is not None:
+        response["location"] = f"MeasureReport/{logical}/_history/{entry.revision}"
+        response["etag"] = f'W/"{entry.revision}"'
+    return {"response": response}
+
+
+async def search(
+    session: AsyncSession,
+    principal: Principal,
+    reporters: list[str],
+    start: date | None,
+    end: date | None,
+    measure: Indicator | None,
+) -> list[dict[str, Any]]:
+    """The MeasureReports of these establishments (latest revisions), oldest period first;
+    an establishment the caller may not see is not found."""
+    names = await repository.visible_names(session, principal, reporters)
+    missing = [f for f in reporters if f not in names]
+    if missing:
+        raise NotFound(
+            f"Establishment {missing[0]} not found.",
+            [FieldError("reporter", "not_found", f"no establishment {missing[0]}")],
+        )
+    links = urls()
+    targets = current_campaign().targets
+    stored: list[StoredReport] = await repository.latest_reports(session, names, start, end)
+    return [report_of(s, links, targets, measure) for s in stored]
