@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from app.fhir.mapping import Issue, StoredReport, dumps, operation_outcome, report_of
+from app.fhir.mapping import StoredReport, report_of
 from app.fhir.measures import MEASURE_POPULATION, Urls, capability_statement, measures
+from app.fhir.outcome import Issue, dumps, operation_outcome
 
 URLS = Urls("http://localhost:8000")
 _TARGETS = {

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
-
-import orjson
 
 from app.clock import PARIS, Month
 from app.fhir.measures import (
@@ -38,101 +37,47 @@ from app.fhir.measures import (
     Indicator,
     Urls,
 )
+from app.fhir.outcome import Issue
+from app.fhir.validation import loose
 from app.fields import FieldError
-from app.indicators.rules import Ratio, display, meets
+from app.indicators.rules import RATES, Ratio, display, meets
 
 FINESS_SYSTEMS = ("https://finess.esante.gouv.fr", "http://finess.sante.gouv.fr")
 # Identifiant national de structure (FR Core): "1" followed by the FINESS.
 NATIONAL_STRUCTURE = "urn:oid:1.2.250.1.71.4.2.2"
 
-# The FHIR issue type of each error code of the ingestion core and of this module.
-_ISSUE_TYPE = {
-    "required": "required",
-    "structure": "structure",
-    "unknown_field": "structure",
-    "not_an_object": "structure",
-    "invalid_finess": "value",
-    "not_integer": "value",
-    "negative": "value",
-    "too_large": "value",
-    "invalid_month": "value",
-    "end_before_start": "value",
-    "not_whole_month": "value",
-    "unknown_finess": "not-found",
-    "not_covered": "not-found",
-    "unknown_measure": "not-found",
-    "unknown_indicator": "code-invalid",
-    "unknown_population": "code-invalid",
-    "wrong_identifier_system": "code-invalid",
-    "wrong_status": "value",
-    "wrong_type": "value",
-    "wrong_resource_type": "not-supported",
-    "duplicate_in_batch": "duplicate",
-    "duplicate_group": "duplicate",
-    "duplicate_population": "duplicate",
-    "groups_disagree": "invariant",
-    "period_locked": "conflict",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One OperationOutcome issue: what is wrong (our code, its message) and where."""
-
-    severity: str  # error, warning, information
-    code: str  # the service's code, as in the JSON API
-    message: str
-    expressions: tuple[str, ...]
-
-    @property
-    def issue_type(self) -> str:
-        if self.severity == "information":
-            return "informational"
-        return _ISSUE_TYPE.get(self.code, "business-rule")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def dumps(resource: Any) -> bytes:
-    """A resource as JSON: decimals (targets, scores) as JSON numbers."""
-    return orjson.dumps(resource, default=_plain)
-
-
-def issue_dict(issue: Issue, urls: Urls) -> dict[str, Any]:
-    return {
-        "severity": issue.severity,
-        "code": issue.issue_type,
-        "details": {
-            "coding": [{"system": urls.issue_system, "code": issue.code}],
-            "text": issue.message,
-        },
-        "expression": list(issue.expressions),
-    }
-
-
-def operation_outcome(issues: Iterable[Issue], urls: Urls) -> dict[str, Any]:
-    return {"resourceType": "OperationOutcome", "issue": [issue_dict(i, urls) for i in issues]}
+# field -> [(value, group index, population index, indicator code)], in the report's order
+_Sources = dict[str, list[tuple[Any, int, int, str]]]
 
 
 @dataclass(slots=True)
 class Mapped:
     """A report read as an extract row (None when the report itself is refused), the
-    problems found, and where each field of the row came from (for the core's errors)."""
+    problems found, and where each count came from (for the core's errors)."""
 
     row: dict[str, Any] | None
     issues: list[Issue]
-    places: dict[str, list[str]] = field(default_factory=dict)
+    at: str = ""
+    sources: _Sources | None = None
+
+    def places(self, field_: str) -> tuple[str, ...]:
+        """The elements a field of the extract row came from (FHIRPath from the Bundle)."""
+        at = self.at
+        if field_ == "finess":
+            return (f"{at}.reporter.identifier.value",)
+        if field_ in ("period_start", "period_end"):
+            return (f"{at}.period.{field_.removeprefix('period_')}",)
+        if self.sources and field_ in self.sources:
+            return tuple(
+                f"{at}.group[{j}].population[{k}].count" for _, j, k, _ in self.sources[field_]
+            )
+        return (at,)
 
     def issues_of(
         self, errors: Iterable[FieldError | Mapping[str, str]], severity: str
     ) -> list[Issue]:
         """The ingestion core's errors or warnings on this row (FieldError, or as in its
         summary), each placed at every element its field came from."""
-        fallback = self.places.get("extract", [])
         issues = []
         for e in errors:
             field_, code, message = (
@@ -140,7 +85,7 @@ class Mapped:
                 if isinstance(e, FieldError)
                 else (e["field"], e["code"], e["message"])
             )
-            issues.append(Issue(severity, code, message, tuple(self.places.get(field_, fallback))))
+            issues.append(Issue(severity, code, message, self.places(field_)))
         return issues
 
 
@@ -148,23 +93,17 @@ def _error(code: str, message: str, *expressions: str) -> Issue:
     return Issue("error", code, message, expressions)
 
 
-def _codes(concept: Any) -> list[tuple[Any, Any]]:
-    """(system, code) of each coding of a CodeableConcept (as sent: anything may be wrong)."""
-    if not isinstance(concept, Mapping):
-        return []
-    codings = concept.get("coding")
-    if not isinstance(codings, list):
-        return []
-    return [(c.get("system"), c.get("code")) for c in codings if isinstance(c, Mapping)]
-
-
-def _code_in(concept: Any, system: str) -> str | None:
-    for s, c in _codes(concept):
-        if s == system and isinstance(c, str):
-            return c
+def _code_in(concept: Any, system: str) -> Any:
+    """The code of a CodeableConcept's coding in `system` (the first one), else None."""
+    if concept is None:
+        return None
+    for coding in concept.coding or ():
+        if coding.system == system:
+            return coding.code
     return None
 
 
+@lru_cache(maxsize=256)
 def read_measure(canonical: Any, urls: Urls, version: str) -> Indicator | str | None:
     """The measure a canonical names: "composite", an Indicator, or None when unknown."""
     if not isinstance(canonical, str):
@@ -182,7 +121,8 @@ def read_measure(canonical: Any, urls: Urls, version: str) -> Indicator | str | 
 
 def read_finess(identifier: Any, at: str) -> tuple[str | None, list[Issue]]:
     """The FINESS of `reporter.identifier` (FINESS system or national structure id)."""
-    if not isinstance(identifier, Mapping) or identifier.get("value") in (None, ""):
+    value = identifier.value if identifier is not None else None
+    if value is None or value == "":
         return None, [
             _error(
                 "required",
@@ -191,7 +131,7 @@ def read_finess(identifier: Any, at: str) -> tuple[str | None, list[Issue]]:
                 f"{at}.identifier",
             )
         ]
-    system, value = identifier.get("system"), identifier.get("value")
+    system = identifier.system
     if system in FINESS_SYSTEMS:
         return value, []
     if system == NATIONAL_STRUCTURE:
@@ -225,6 +165,23 @@ def _day(text: str) -> date | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _bound(value: str, end: bool) -> tuple[str | None, str | None]:
+    """(YYYY-MM, None) for a bound that opens (or closes) a month, else (None, error code)."""
+    try:
+        if len(value) == 7:
+            return str(Month.parse(value)), None
+        day = _day(value)
+    except ValueError:
+        day = None
+    if day is None:
+        return None, "invalid_month"
+    last = calendar.monthrange(day.year, day.month)[1]
+    if day.day == (last if end else 1):
+        return str(Month.of(day)), None
+    return None, "not_whole_month"
+
+
 def read_period_bound(value: Any, end: bool, at: str) -> tuple[str | None, list[Issue]]:
     """A period bound as the month it opens (start) or closes (end), written YYYY-MM.
 
@@ -234,41 +191,30 @@ def read_period_bound(value: Any, end: bool, at: str) -> tuple[str | None, list[
     name = "end" if end else "start"
     if not isinstance(value, str) or not value:
         return None, [_error("required", f"period.{name} is required", at)]
-    try:
-        if len(value) == 7:
-            return str(Month.parse(value)), []
-        day = _day(value)
-    except ValueError:
-        day = None
-    if day is not None:
-        last = calendar.monthrange(day.year, day.month)[1]
-        if day.day == (last if end else 1):
-            return str(Month.of(day)), []
+    month, problem = _bound(value, end)
+    if problem is None:
+        return month, []
+    if problem == "not_whole_month":
         wanted = "the last day" if end else "the first day"
-        return None, [
-            _error(
-                "not_whole_month",
-                f"period.{name} must be {wanted} of a month (collection periods are whole "
-                f"months, Europe/Paris), got {value!r}",
-                at,
-            )
-        ]
-    return None, [
-        _error(
-            "invalid_month",
-            f"period.{name} must be a month (YYYY-MM) or a day (YYYY-MM-DD), got {value!r}",
-            at,
+        message = (
+            f"period.{name} must be {wanted} of a month (collection periods are whole "
+            f"months, Europe/Paris), got {value!r}"
         )
-    ]
+    else:
+        message = f"period.{name} must be a month (YYYY-MM) or a day (YYYY-MM-DD), got {value!r}"
+    return None, [_error(problem, message, at)]
 
 
 def report_to_row(resource: Any, at: str, urls: Urls, version: str) -> Mapped:
     """A vendor's MeasureReport as an extract row for the ingestion core.
 
-    `at` is the report's path in the request (`Bundle.entry[3].resource`).
+    `resource` is a report decoded by app.fhir.validation (or JSON objects, read the same
+    way); `at` is its path in the request (`Bundle.entry[3].resource`).
     """
-    if not isinstance(resource, Mapping) or resource.get("resourceType") != "MeasureReport":
-        kind = resource.get("resourceType") if isinstance(resource, Mapping) else None
+    if isinstance(resource, Mapping):
+        resource = loose(resource)
+    if resource is None or resource.resourceType != "MeasureReport":
+        kind = getattr(resource, "resourceType", None)
         return Mapped(
             None,
             [
@@ -278,32 +224,32 @@ def report_to_row(resource: Any, at: str, urls: Urls, version: str) -> Mapped:
                     at,
                 )
             ],
+            at,
         )
     issues: list[Issue] = []
-    if resource.get("status") != "complete":
+    if resource.status != "complete":
         issues.append(
             _error(
                 "wrong_status",
-                f"only complete reports are stored (status complete), got "
-                f"{resource.get('status')!r}",
+                f"only complete reports are stored (status complete), got {resource.status!r}",
                 f"{at}.status",
             )
         )
-    if resource.get("type") != "summary":
+    if resource.type != "summary":
         issues.append(
             _error(
                 "wrong_type",
                 f"a report covers one establishment as a whole (type summary), got "
-                f"{resource.get('type')!r}",
+                f"{resource.type!r}",
                 f"{at}.type",
             )
         )
-    measure = read_measure(resource.get("measure"), urls, version)
+    measure = read_measure(resource.measure, urls, version)
     if measure != "composite":
         hint = (
             f"{measure.measure_id} is one indicator; a report carries them all"
             if isinstance(measure, Indicator)
-            else f"{resource.get('measure')!r} is not a measure of this service"
+            else f"{resource.measure!r} is not a measure of this service"
         )
         issues.append(
             _error(
@@ -312,60 +258,47 @@ def report_to_row(resource: Any, at: str, urls: Urls, version: str) -> Mapped:
                 f"{at}.measure",
             )
         )
-    reporter = resource.get("reporter")
+    reporter = resource.reporter
     finess, found = read_finess(
-        reporter.get("identifier") if isinstance(reporter, Mapping) else None, f"{at}.reporter"
+        reporter.identifier if reporter is not None else None, f"{at}.reporter"
     )
     issues.extend(found)
-    period = resource.get("period")
-    period = period if isinstance(period, Mapping) else {}
-    start, found = read_period_bound(period.get("start"), False, f"{at}.period.start")
+    period = resource.period
+    start, found = read_period_bound(period.start if period else None, False, f"{at}.period.start")
     issues.extend(found)
-    end, found = read_period_bound(period.get("end"), True, f"{at}.period.end")
+    end, found = read_period_bound(period.end if period else None, True, f"{at}.period.end")
     issues.extend(found)
 
-    values, found = _group_counts(resource.get("group"), at, urls)
+    sources, found = _group_counts(resource.group, at, urls)
     issues.extend(found)
-    counts, found = _agreed(values)
+    counts, found = _agreed(sources, at)
     issues.extend(found)
-    places = {name: [where for _, where, _ in seen] for name, seen in values.items()}
-    places |= {
-        "finess": [f"{at}.reporter.identifier.value"],
-        "period_start": [f"{at}.period.start"],
-        "period_end": [f"{at}.period.end"],
-        "extract": [at],
-    }
     if issues:
-        return Mapped(None, issues, places)
-    return Mapped(
-        {"finess": finess, "period_start": start, "period_end": end, **counts}, [], places
-    )
+        return Mapped(None, issues, at, sources)
+    row = {"finess": finess, "period_start": start, "period_end": end}
+    row.update(counts)
+    return Mapped(row, issues, at, sources)
 
 
-# field -> [(value, expression, group code)], in the order of the report's groups
-_Values = dict[str, list[tuple[Any, str, str]]]
+_RATE_POPULATIONS = ("numerator", "denominator")
+_COUNT_POPULATIONS = (COUNT_POPULATION,)
 
 
-def _group_counts(groups: Any, at: str, urls: Urls) -> tuple[_Values, list[Issue]]:
+def _group_counts(groups: Any, at: str, urls: Urls) -> tuple[_Sources, list[Issue]]:
     """Every count the groups carry, with where it was found; problems of the groups."""
-    values: _Values = {}
+    sources: _Sources = {}
     issues: list[Issue] = []
-    if not isinstance(groups, list):
-        groups = []
     seen: dict[str, int] = {}
-    for j, group in enumerate(groups):
-        here = f"{at}.group[{j}]"
-        code = _code_in(
-            group.get("code") if isinstance(group, Mapping) else None, urls.indicator_system
-        )
-        indicator = BY_CODE.get(code) if code else None
+    system = urls.indicator_system
+    for j, group in enumerate(groups or ()):
+        code = _code_in(group.code, system)
+        indicator = BY_CODE.get(code) if isinstance(code, str) else None
         if indicator is None:
             issues.append(
                 _error(
                     "unknown_indicator",
-                    f"group.code must be one of {', '.join(BY_CODE)} in "
-                    f"{urls.indicator_system}, got {code!r}",
-                    f"{here}.code",
+                    f"group.code must be one of {', '.join(BY_CODE)} in {system}, got {code!r}",
+                    f"{at}.group[{j}].code",
                 )
             )
             continue
@@ -374,31 +307,25 @@ def _group_counts(groups: Any, at: str, urls: Urls) -> tuple[_Values, list[Issue
                 _error(
                     "duplicate_group",
                     f"{indicator.code} is already group[{seen[indicator.code]}]",
-                    f"{here}.code",
+                    f"{at}.group[{j}].code",
                 )
             )
             continue
         seen[indicator.code] = j
-        wanted = (
-            {"numerator": indicator.numerator, "denominator": indicator.denominator}
-            if indicator.is_rate
-            else {COUNT_POPULATION: indicator.numerator}
-        )
+        if indicator.is_rate:
+            kinds, fields = _RATE_POPULATIONS, (indicator.numerator, indicator.denominator)
+        else:
+            kinds, fields = _COUNT_POPULATIONS, (indicator.numerator,)
         found: dict[str, int] = {}
-        populations = group.get("population")
-        for k, population in enumerate(populations if isinstance(populations, list) else []):
-            there = f"{here}.population[{k}]"
-            kind = _code_in(
-                population.get("code") if isinstance(population, Mapping) else None,
-                MEASURE_POPULATION,
-            )
-            if kind not in wanted:
+        for k, population in enumerate(group.population or ()):
+            kind = _code_in(population.code, MEASURE_POPULATION)
+            if kind not in kinds:
                 issues.append(
                     _error(
                         "unknown_population",
-                        f"{indicator.code} has the populations {', '.join(wanted)} "
+                        f"{indicator.code} has the populations {', '.join(kinds)} "
                         f"({MEASURE_POPULATION}), got {kind!r}",
-                        f"{there}.code",
+                        f"{at}.group[{j}].population[{k}].code",
                     )
                 )
                 continue
@@ -407,54 +334,60 @@ def _group_counts(groups: Any, at: str, urls: Urls) -> tuple[_Values, list[Issue
                     _error(
                         "duplicate_population",
                         f"{indicator.code} already has its {kind} at population[{found[kind]}]",
-                        f"{there}.code",
+                        f"{at}.group[{j}].population[{k}].code",
                     )
                 )
                 continue
             found[kind] = k
-            name = wanted[kind]
+            name = fields[kinds.index(kind)]
             assert name is not None
-            values.setdefault(name, []).append(
-                (population.get("count"), f"{there}.count", indicator.code)
-            )
-        for kind in wanted:
-            if kind not in found:
-                issues.append(
-                    _error(
-                        "required",
-                        f"{indicator.code} needs its {kind} population",
-                        f"{here}.population",
-                    )
-                )
-    for indicator in INDICATORS:
-        if indicator.is_rate and indicator.code not in seen:
-            issues.append(
+            entry = (population.count, j, k, indicator.code)
+            if name in sources:
+                sources[name].append(entry)
+            else:
+                sources[name] = [entry]
+        if len(found) < len(kinds):
+            issues.extend(
                 _error(
                     "required",
-                    f"the group of {indicator.code} is missing: a report carries the five "
-                    "annexe 2 rates",
-                    f"{at}.group",
+                    f"{indicator.code} needs its {kind} population",
+                    f"{at}.group[{j}].population",
                 )
+                for kind in kinds
+                if kind not in found
             )
-    return values, issues
+    if len(seen) < len(RATES):
+        issues.extend(
+            _error(
+                "required",
+                f"the group of {indicator.code} is missing: a report carries the five "
+                "annexe 2 rates",
+                f"{at}.group",
+            )
+            for indicator in INDICATORS
+            if indicator.is_rate and indicator.code not in seen
+        )
+    return sources, issues
 
 
-def _agreed(values: _Values) -> tuple[dict[str, Any], list[Issue]]:
+def _agreed(sources: _Sources, at: str) -> tuple[dict[str, Any], list[Issue]]:
     """One value per count; groups that carry the same count with different values are
     refused, naming the groups and their values."""
     counts: dict[str, Any] = {}
     issues: list[Issue] = []
-    for name, seen in values.items():
+    for name, seen in sources.items():
         first = seen[0][0]
-        if all(value == first and type(value) is type(first) for value, _, _ in seen[1:]):
+        if len(seen) == 1 or all(
+            value == first and type(value) is type(first) for value, _, _, _ in seen[1:]
+        ):
             counts[name] = first
             continue
-        described = " vs ".join(f"{code} {value!r}" for value, _, code in seen)
+        described = " vs ".join(f"{code} {value!r}" for value, _, _, code in seen)
         issues.append(
             _error(
                 "groups_disagree",
                 f"the groups that share {name} disagree: {described}",
-                *(where for _, where, _ in seen),
+                *(f"{at}.group[{j}].population[{k}].count" for _, j, k, _ in seen),
             )
         )
     return counts, issues

@@ -24,15 +24,10 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, NotFound
 from app.fhir import examples, service
-from app.fhir.mapping import (
-    FINESS_SYSTEMS,
-    Issue,
-    dumps,
-    operation_outcome,
-    read_finess,
-    read_measure,
-)
+from app.fhir.mapping import FINESS_SYSTEMS, read_finess, read_measure
 from app.fhir.measures import Indicator, capability_statement, measures
+from app.fhir.outcome import Issue, dumps, operation_outcome
+from app.fhir.validation import LooseIdentifier
 from app.referential.finess import InvalidFiness, check_finess
 
 FHIR_JSON = "application/fhir+json"
@@ -187,20 +182,14 @@ async def push_bundle(
             [FieldError("Content-Type", "unsupported", "application/fhir+json")],
         )
     body = await read_limited_body(request, get_settings().max_body_bytes)
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DomainError(
-            "The body is not valid JSON.", [FieldError("Bundle", "invalid_json", str(exc))]
-        ) from exc
-    answer = await service.push(session, principal, document, request=request, payload=body)
+    answer = await service.push(session, principal, body, request=request)
     return fhir_response(answer)
 
 
 def _reporter(text: str) -> str:
     system, bar, value = text.rpartition("|")
     if bar:
-        finess, issues = read_finess({"system": system, "value": value}, "reporter")
+        finess, issues = read_finess(LooseIdentifier(system, value), "reporter")
         if issues:
             raise BadSearch(
                 issues[0].message, [FieldError("reporter", issues[0].code, issues[0].message)]

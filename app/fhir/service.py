@@ -13,27 +13,29 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
+from app.batches import collector_paused
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.config import get_settings
 from app.errors import DomainError, NotFound, TooLarge
 from app.extracts import service as extracts
 from app.fhir import repository
-from app.fhir.mapping import (
-    Issue,
-    Mapped,
-    StoredReport,
-    operation_outcome,
-    report_id,
-    report_of,
-    report_to_row,
-)
+from app.fhir.mapping import Mapped, StoredReport, report_id, report_of, report_to_row
 from app.fhir.measures import Indicator, Urls
-from app.fhir.validation import bundle_issues, fits_fast, report_issues
+from app.fhir.outcome import Issue, operation_outcome
+from app.fhir.validation import (
+    FastBundle,
+    bundle_issues,
+    decode_fast,
+    fits_report,
+    loose,
+    report_issues,
+)
 from app.fields import FieldError
 
 _STATUS = {
@@ -70,29 +72,47 @@ def _version() -> str:
     return str(current_campaign().year)
 
 
-def _entry_issues(entry: Any, i: int, fast: bool) -> list[Issue]:
-    """What the models and the request element say of one entry, before the mapping."""
-    at = f"Bundle.entry[{i}]"
-    if not isinstance(entry, dict):
-        return [Issue("error", "structure", "an entry is an object", (at,))]
-    issues = [] if fast else report_issues(entry.get("resource"), f"{at}.resource")
-    request = entry.get("request")
-    method = request.get("method") if isinstance(request, dict) else None
-    url = request.get("url") if isinstance(request, dict) else None
-    if (
-        method not in ("POST", "PUT")
-        or not isinstance(url, str)
-        or not url.startswith("MeasureReport")
-    ):
-        issues.append(
-            Issue(
-                "error",
-                "required",
-                "each entry carries request {method: POST, url: MeasureReport}",
-                (f"{at}.request",),
-            )
+def _request_issues(method: Any, url: Any, at: str) -> list[Issue]:
+    if method in ("POST", "PUT") and isinstance(url, str) and url.startswith("MeasureReport"):
+        return []
+    return [
+        Issue(
+            "error",
+            "required",
+            "each entry carries request {method: POST, url: MeasureReport}",
+            (f"{at}.request",),
         )
-    return issues
+    ]
+
+
+def _read_fast(bundle: FastBundle, links: Urls, version: str) -> list[Mapped]:
+    """The entries of a Bundle of the plain shape (checked as a whole when decoded)."""
+    mapped = []
+    for i, entry in enumerate(bundle.entry or ()):
+        at = f"Bundle.entry[{i}]"
+        request = entry.request
+        one = report_to_row(entry.resource, f"{at}.resource", links, version)
+        early = _request_issues(request and request.method, request and request.url, at)
+        mapped.append(Mapped(None, early + one.issues, one.at, one.sources) if early else one)
+    return mapped
+
+
+def _read_checked(entries: list[Any], links: Urls, version: str) -> list[Mapped]:
+    """The entries of any other Bundle, each report checked by the models first (a report
+    they refuse is refused with what they say)."""
+    mapped = []
+    for i, entry in enumerate(entries):
+        at = f"Bundle.entry[{i}]"
+        resource = entry.get("resource")
+        request = entry.get("request") or {}
+        early = _request_issues(request.get("method"), request.get("url"), at)
+        early += report_issues(resource, f"{at}.resource")
+        if early:
+            mapped.append(Mapped(None, early, f"{at}.resource"))
+            continue
+        report = fits_report(resource) or loose(resource) if isinstance(resource, dict) else None
+        mapped.append(report_to_row(report, f"{at}.resource", links, version))
+    return mapped
 
 
 def _outcome_status(issues: Sequence[Issue]) -> int:
@@ -114,18 +134,29 @@ class _Entry:
 async def push(
     session: AsyncSession,
     principal: Principal,
-    document: Any,
+    body: bytes,
     request: Request | None = None,
-    payload: bytes | None = None,
 ) -> dict[str, Any]:
-    """Store the MeasureReports of a batch or transaction Bundle; the response Bundle."""
+    """Store the MeasureReports of a batch or transaction Bundle (its JSON body); the
+    response Bundle."""
     links = urls()
-    fast = fits_fast(document)
-    if not fast:
+    version = _version()
+    with collector_paused():
+        fast = decode_fast(body)
+    if fast is not None:
+        kind, count = fast.type, len(fast.entry or ())
+    else:
+        try:
+            with collector_paused():
+                document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise DomainError(
+                "The body is not valid JSON.", [FieldError("Bundle", "invalid_json", str(exc))]
+            ) from exc
         issues = bundle_issues(document)
         if issues:
             raise FhirRefused(400, issues, links, "The Bundle does not match FHIR R4.")
-    kind = document.get("type")
+        kind, count = document.get("type"), len(document.get("entry") or ())
     if kind not in ("batch", "transaction"):
         raise FhirRefused(
             422,
@@ -140,22 +171,19 @@ async def push(
             links,
             "Only batch and transaction Bundles are accepted.",
         )
-    raw_entries = document.get("entry") or []
     limit = get_settings().max_batch_rows
-    if len(raw_entries) > limit:
+    if count > limit:
         raise TooLarge(
-            f"A Bundle holds at most {limit} entries; this one has {len(raw_entries)}.",
+            f"A Bundle holds at most {limit} entries; this one has {count}.",
             [FieldError("Bundle.entry", "too_large", f"at most {limit} entries")],
         )
-    version = _version()
-    entries: list[_Entry] = []
-    for i, raw in enumerate(raw_entries):
-        early = _entry_issues(raw, i, fast)
-        resource = raw.get("resource") if isinstance(raw, dict) else None
-        mapped = report_to_row(resource, f"Bundle.entry[{i}].resource", links, version)
-        if early:
-            mapped = Mapped(None, early + mapped.issues, mapped.places)
-        entries.append(_Entry(mapped, issues=tuple(mapped.issues)))
+    with collector_paused():
+        mapped = (
+            _read_fast(fast, links, version)
+            if fast is not None
+            else _read_checked(document.get("entry") or [], links, version)
+        )
+    entries = [_Entry(m, issues=tuple(m.issues)) for m in mapped]
 
     transaction = kind == "transaction"
     sent = [e for e in entries if e.mapped.row is not None]
@@ -169,7 +197,7 @@ async def push(
             # checked, so that the answer lists every problem at once.
             extracts.BatchOptions(dry_run=transaction and refused_early, atomic=transaction),
             request=request,
-            payload=payload,
+            payload=body,
         )
         for entry, result in zip(sent, summary["results"], strict=True):
             entry.outcome, entry.revision = result["outcome"], result["revision"]
