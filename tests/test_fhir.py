@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -334,6 +335,11 @@ async def test_errors_of_every_layer_are_operation_outcomes(client, factory, mon
     broken = await client.post("/fhir", content=b"{", headers={**headers, "Content-Type": FHIR})
     assert broken.status_code == 400
     assert broken.json()["issue"][0]["expression"] == ["Bundle"]
+
+    twice = orjson.dumps(one).replace(b'"status":"complete"', b'"status":"complete","status":"x"')
+    duplicate = await client.post("/fhir", content=twice, headers={**headers, "Content-Type": FHIR})
+    assert duplicate.status_code == 400
+    assert duplicate.json()["issue"][0]["details"]["coding"][0]["code"] == "duplicate_member"
 
     not_bundle = await post(client, headers, report(finess, "2025-01", "2025-03"), status=400)
     assert not_bundle["issue"][0]["details"]["coding"][0]["code"] == "wrong_resource_type"

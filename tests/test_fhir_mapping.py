@@ -15,6 +15,7 @@ from fhir.resources.R4B.measure import Measure
 from fhir.resources.R4B.measurereport import MeasureReport
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from app.errors import DomainError
 from app.fhir.mapping import StoredReport, report_of, report_to_row
 from app.fhir.measures import BY_CODE, MEASURE_POPULATION, Urls, capability_statement, measures
 from app.fhir.outcome import Issue, dumps, operation_outcome
@@ -396,3 +397,15 @@ def test_the_models_name_the_element_at_fault():
     r5 = report()
     r5["group"][0]["measureScoreQuantity"] = {"value": 80}  # R5, unknown in R4
     assert [i.expressions for i in report_issues(r5, AT)] == [(f"{G}[0].measureScoreQuantity",)]
+
+
+def test_a_member_named_twice_is_refused_though_the_decoder_would_keep_the_last():
+    body = orjson.dumps(bundle(report()))
+    twice = body.replace(b'"count":75', b'"count":75,"count":7', 1)
+    assert decode_fast(body) is not None
+    with pytest.raises(DomainError) as refused:
+        decode_fast(twice)
+    assert refused.value.errors[0].code == "duplicate_member"
+    # Spaces before a colon, or \u escapes, are read again slowly, not refused.
+    spaced = body.replace(b'"status":', b'"status" :', 1).replace(b"summary", b"\\u0073ummary")
+    assert decode_fast(spaced) is not None

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.batches import read_limited_body
 from app.campaigns import current_campaign
@@ -33,7 +33,8 @@ from app.referential.finess import InvalidFiness, check_finess
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED = ("application/fhir+json", "application/json", "application/json+fhir", "")
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=AuthorisedRoute)
+_READERS = requires(Role.VENDOR, Role.ARS, Role.GRADES, Role.NATIONAL)
 
 
 def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
@@ -99,6 +100,7 @@ def _searchset(resources: list[dict[str, Any]], request: Request, kind: str) -> 
 
 @router.get(
     "/Measure",
+    dependencies=[_READERS],
     summary="The annexe 2 indicators as Measure resources (searchset)",
     response_class=Response,
     responses={200: _answer(examples.MEASURE_SEARCH, "searchset Bundle of Measure")},
@@ -116,6 +118,7 @@ async def search_measures(
 
 @router.get(
     "/Measure/{measure_id}",
+    dependencies=[_READERS],
     summary="One Measure",
     response_class=Response,
     responses={
@@ -134,6 +137,7 @@ async def read_measure_resource(measure_id: str, principal: CurrentPrincipal) ->
 
 @router.post(
     "",
+    dependencies=[requires(Role.VENDOR)],
     summary="Push MeasureReports in a batch or transaction Bundle",
     response_class=Response,
     openapi_extra={
@@ -141,10 +145,17 @@ async def read_measure_resource(measure_id: str, principal: CurrentPrincipal) ->
             "required": True,
             "content": {
                 FHIR_JSON: {
-                    "schema": {"type": "object", "description": "Bundle (FHIR R4)"},
-                    "examples": {
-                        "batch": {"summary": "one report per entry", "value": examples.BATCH}
+                    "schema": {
+                        "type": "object",
+                        "description": "Bundle (FHIR R4) of MeasureReport, one per entry",
+                        "required": ["resourceType", "type"],
+                        "properties": {
+                            "resourceType": {"const": "Bundle"},
+                            "type": {"enum": ["batch", "transaction"]},
+                            "entry": {"type": "array", "items": {"type": "object"}},
+                        },
                     },
+                    "example": examples.BATCH,
                 }
             },
         }
@@ -174,7 +185,6 @@ async def push_bundle(
     `{base}/fhir/Measure/esms-numerique-usage`. It is stored as the extract
     `POST /api/v1/extracts` would store, under the same rules. `transaction`: all or
     nothing (an OperationOutcome lists every problem); `batch`: an outcome per entry."""
-    require_role(principal, Role.VENDOR, action="push reports")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _ACCEPTED:
         raise DomainError(
@@ -182,7 +192,7 @@ async def push_bundle(
             [FieldError("Content-Type", "unsupported", "application/fhir+json")],
         )
     body = await read_limited_body(request, get_settings().max_body_bytes)
-    answer = await service.push(session, principal, body, request=request)
+    answer = await service.push(session, principal, body)
     return fhir_response(answer)
 
 
@@ -247,6 +257,7 @@ def _period_bounds(values: list[str]) -> tuple[date | None, date | None]:
 
 @router.get(
     "/MeasureReport",
+    dependencies=[_READERS],
     summary="Stored figures as MeasureReport (latest revisions), with scores and targets",
     response_class=Response,
     responses={
@@ -319,6 +330,10 @@ _ISSUE_TYPE = {
 }
 
 
+def _element(field: str) -> str:
+    return "Bundle" if field == "body" else field
+
+
 def outcome_of_problem(problem: dict[str, Any], status: int) -> dict[str, Any]:
     """The OperationOutcome of a problem+json body (its own, when it carries one)."""
     if isinstance(problem.get("outcome"), dict):
@@ -327,7 +342,8 @@ def outcome_of_problem(problem: dict[str, Any], status: int) -> dict[str, Any]:
     errors = problem.get("errors") or []
     kind = _ISSUE_TYPE.get(status, "exception")
     issues = [
-        Issue("error", e.get("code", "error"), e.get("message", ""), (e["field"],))
+        # "body" is the whole request body: the Bundle, in FHIRPath.
+        Issue("error", e.get("code", "error"), e.get("message", ""), (_element(e["field"]),))
         for e in errors
         if isinstance(e, dict) and e.get("field")
     ] or [

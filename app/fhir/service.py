@@ -1,7 +1,7 @@
 """FHIR Bundles of MeasureReports through the ingestion core, and stored figures read back.
 
 A report becomes the extract row that `POST /api/v1/extracts` would receive and goes
-through the same core (app.extracts.service.ingest): revisions, "unchanged", the first
+through the same core (app.ingestion.ingest, kind EXTRACTS): revisions, "unchanged", the first
 window, frozen periods, the audit trail and the sender's scope are the same. `transaction`
 is the core's atomic mode (all or nothing); `batch` gives each entry its own outcome.
 """
@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import orjson
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
-from app.batches import collector_paused
+from app.batches import collector_paused, parse_json
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.config import get_settings
 from app.errors import DomainError, NotFound, TooLarge
-from app.extracts import service as extracts
+from app.extracts.ingestion import EXTRACTS
 from app.fhir import repository
 from app.fhir.mapping import Mapped, StoredReport, report_id, report_of, report_to_row
 from app.fhir.measures import Indicator, Urls
@@ -37,6 +35,7 @@ from app.fhir.validation import (
     report_issues,
 )
 from app.fields import FieldError
+from app.ingestion import BatchOptions, ingest
 
 _STATUS = {
     "created": "201 Created",
@@ -135,7 +134,6 @@ async def push(
     session: AsyncSession,
     principal: Principal,
     body: bytes,
-    request: Request | None = None,
 ) -> dict[str, Any]:
     """Store the MeasureReports of a batch or transaction Bundle (its JSON body); the
     response Bundle."""
@@ -146,13 +144,8 @@ async def push(
     if fast is not None:
         kind, count = fast.type, len(fast.entry or ())
     else:
-        try:
-            with collector_paused():
-                document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise DomainError(
-                "The body is not valid JSON.", [FieldError("Bundle", "invalid_json", str(exc))]
-            ) from exc
+        with collector_paused():
+            document = parse_json(body)  # strict, as every JSON body of the API
         issues = bundle_issues(document)
         if issues:
             raise FhirRefused(400, issues, links, "The Bundle does not match FHIR R4.")
@@ -189,14 +182,14 @@ async def push(
     sent = [e for e in entries if e.mapped.row is not None]
     refused_early = len(sent) < len(entries)
     if sent:
-        summary = await extracts.ingest(
+        summary = await ingest(
             session,
             principal,
             [e.mapped.row for e in sent],
             # A transaction with a refused report stores nothing: the others are only
             # checked, so that the answer lists every problem at once.
-            extracts.BatchOptions(dry_run=transaction and refused_early, atomic=transaction),
-            request=request,
+            BatchOptions(dry_run=transaction and refused_early, atomic=transaction),
+            EXTRACTS,
             payload=body,
         )
         for entry, result in zip(sent, summary["results"], strict=True):
