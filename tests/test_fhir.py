@@ -144,6 +144,10 @@ async def test_pushed_reports_are_the_extracts_of_the_json_api(client, factory):
     series = await client.get(f"/api/v1/establishments/{finess}/measurements", headers=headers)
     item = series.json()["items"][0]
     assert (item["revision"], item["counts"]["dmp_fed_persons"]) == (2, 50)
+    # Audited as the JSON batches are: one entry per batch that stored something.
+    admin = await factory.token("national")
+    audit = await client.get("/api/v1/audit", params={"action": "extracts.import"}, headers=admin)
+    assert len(audit.json()["items"]) == 2  # created, then revised; unchanged stores nothing
     # A later month that skips one: stored with the gap warning, placed on period.start.
     gap = await post(client, headers, bundle(report(finess, "2025-05", "2025-05")))
     assert outcomes(gap) == [("201 Created", ["created", "gap"])]

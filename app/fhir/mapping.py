@@ -312,6 +312,8 @@ def _group_counts(groups: Any, at: str, urls: Urls) -> tuple[_Sources, list[Issu
             )
             continue
         seen[indicator.code] = j
+        kinds: tuple[str, ...]
+        fields: tuple[str | None, ...]
         if indicator.is_rate:
             kinds, fields = _RATE_POPULATIONS, (indicator.numerator, indicator.denominator)
         else:

@@ -16,7 +16,6 @@ the path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -125,7 +124,9 @@ class FastBundle(_Strict):
 _FAST = msgspec.json.Decoder(FastBundle)
 
 
-_MEMBER = re.compile(rb'"\s*:')
+# A key's closing quote then its colon; `" :` and the like, whitespace before a colon.
+_KEY_END = b'":'
+_SPACED = (b" :", b"\t:", b"\n:", b"\r:")
 
 
 def decode_fast(body: bytes) -> FastBundle | None:
@@ -136,10 +137,15 @@ def decode_fast(body: bytes) -> FastBundle | None:
         bundle = _FAST.decode(body)
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return None
-    # Every member of the body ends with `"` then `:`, and so does every member decoded once
-    # written back (strings written back alike, without \u escapes): as many means no member
-    # was named twice. Otherwise the body is read again, slowly, to say which one.
-    if b"\\u" in body or len(_MEMBER.findall(body)) != msgspec.json.encode(bundle).count(b'":'):
+    # With no whitespace before a colon, every member of the body is a `":`, and so is every
+    # member decoded once written back (strings are written back alike when the body has no
+    # \u escape): as many means that no member was named twice. Otherwise the body is read
+    # again, slowly, to say which one.
+    if (
+        b"\\u" in body
+        or any(spaced in body for spaced in _SPACED)
+        or body.count(_KEY_END) != msgspec.json.encode(bundle).count(_KEY_END)
+    ):
         reject_duplicate_members(body)
     return bundle
 
