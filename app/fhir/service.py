@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -213,6 +214,11 @@ async def push(
     }
 
 
+@lru_cache(maxsize=16)
+def _plain_outcome(said: Issue, links: Urls) -> dict[str, Any]:
+    return operation_outcome([said], links)
+
+
 def _response(entry: _Entry, links: Urls) -> dict[str, Any]:
     row = entry.mapped.row
     if entry.outcome == "rejected" or row is None:
@@ -224,19 +230,16 @@ def _response(entry: _Entry, links: Urls) -> dict[str, Any]:
                 "outcome": operation_outcome(entry.issues, links),
             }
         }
-    issues = [
-        Issue(
-            "information",
-            entry.outcome,
-            _MESSAGES.get(entry.outcome, entry.outcome),
-            (),
-        ),
-        *entry.issues,
-    ]
+    said = Issue("information", entry.outcome, _MESSAGES.get(entry.outcome, entry.outcome), ())
+    outcome = (
+        operation_outcome([said, *entry.issues], links)
+        if entry.issues
+        else _plain_outcome(said, links)  # most entries: one of three, shared
+    )
     logical = report_id(row["finess"], Month.parse(row["period_start"]).first_day)
     response: dict[str, Any] = {
         "status": _STATUS[entry.outcome],
-        "outcome": operation_outcome(issues, links),
+        "outcome": outcome,
     }
     if entry.revision is not None:
         response["location"] = f"MeasureReport/{logical}/_history/{entry.revision}"

@@ -233,6 +233,14 @@ async def prepare(server_url: str, args, clock: float) -> tuple[str, ingest.Flee
     return url, fleet, revisions, json_month
 
 
+async def settle(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 def rate_line(name: str, result: ingest.PushResult) -> str:
     pushed = sum(result.batches)
     return (
@@ -269,8 +277,9 @@ async def run(args, workdir: Path) -> str:
             before, after, server.pid
         )
         ingest.check_answers(json_requests, answers)
+        await settle(url)  # the JSON push's WAL flushed now, not during the FHIR push
         ingest.step(f"pushing {fhir_month} as FHIR", clock)
-        before = after
+        before = ingest.cpu_snapshot(server.pid, pgdata)
         fhir_result, answers = await push_fhir(base_url, fhir_requests, args.concurrency)
         after = ingest.cpu_snapshot(server.pid, pgdata)
         fhir_result.server_cpu, fhir_result.postgres_cpu = ingest.cpu_used(
