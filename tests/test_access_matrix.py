@@ -63,6 +63,7 @@ class Side:
             "application_id": self.application_id,
             "token_id": self.token_id,
             "measure_id": "dmp-rate",
+            "report_id": f"{self.finess}-2025-01",
         }
 
 
@@ -208,6 +209,7 @@ MATRIX: dict[str, Line] = {
         national=(200, 200),
         request=lambda side: {"params": {"reporter": side.finess}},
     ),
+    "GET /fhir/MeasureReport/{report_id}": READ,
     "POST /api/v1/extracts/withdrawals": Line(
         vendor=(201, 404),
         ars=(403, 403),

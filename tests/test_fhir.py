@@ -119,6 +119,13 @@ async def test_round_trip_json_then_fhir_then_fhir_again_is_unchanged(client, fa
     assert again["type"] == "batch-response"
     assert outcomes(again) == [("200 OK", ["unchanged"])] * 3
     assert again["entry"][1]["response"]["location"] == f"MeasureReport/{a}-2025-04/_history/1"
+    # Each is also read on its own, at the location its push answered.
+    one = await client.get(f"/fhir/MeasureReport/{a}-2025-04", headers=headers)
+    assert one.json() == reports[1]
+    for unknown in (f"{a}-2025-05", f"{a}-2025-4", "nonsense", f"{b}-2025-02"):
+        missing = await client.get(f"/fhir/MeasureReport/{unknown}", headers=headers)
+        assert missing.status_code == 404, unknown
+        assert missing.json()["resourceType"] == "OperationOutcome"
     # …and once more, sent as FHIR from what FHIR read back.
     third = await post(client, headers, bundle(*reports, kind="transaction"))
     assert outcomes(third) == [("200 OK", ["unchanged"])] * 3

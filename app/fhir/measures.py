@@ -329,8 +329,11 @@ def capability_statement(urls: Urls, date: str) -> dict[str, Any]:
                     },
                     {
                         "type": "MeasureReport",
-                        "interaction": [{"code": "search-type"}, {"code": "create"}],
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
                         "versioning": "versioned",
+                        "documentation": "Reports are stored by POST of a batch or "
+                        "transaction Bundle to the FHIR base; the id of one is "
+                        "{finess}-{YYYY-MM} (its establishment and first month).",
                         "searchParam": search,
                     },
                 ],

@@ -407,3 +407,36 @@ class OutcomeMiddleware:
             await send(message)
 
         await self.app(scope, receive, rewrite)
+
+
+@router.get(
+    "/MeasureReport/{report_id}",
+    dependencies=[_READERS],
+    summary="One establishment-period as MeasureReport: `{finess}-{YYYY-MM}` (latest revision)",
+    response_class=Response,
+    responses={
+        200: _answer(examples.SEARCHSET["entry"][0]["resource"], "MeasureReport"),
+        404: _outcome_answer("No such period, or an establishment the caller may not see"),
+    },
+)
+async def read_report(report_id: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """The id is the one `POST /fhir` gives in `location`; withdrawn periods are not found."""
+    missing = NotFound(
+        f"No MeasureReport {report_id}.",
+        [FieldError("MeasureReport.id", "not_found", "no such establishment and period")],
+    )
+    try:
+        start = Month.parse(report_id[-7:])
+        number = check_finess(report_id[:-8])
+    except (ValueError, InvalidFiness) as exc:
+        raise missing from exc
+    if report_id[-8:-7] != "-":
+        raise missing
+    try:
+        found = await service.search(session, principal, [number], start.first_day, None, None)
+    except NotFound as exc:
+        raise missing from exc
+    for report in found:
+        if report["id"] == f"{number}-{start}":
+            return fhir_response(report)
+    raise missing
