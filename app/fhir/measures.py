@@ -11,7 +11,7 @@ Pure: the base URL and the campaign come in as arguments.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -118,26 +118,21 @@ class Urls:
     """The canonical URLs of the service, all under its own base (ESMS_PUBLIC_URL)."""
 
     base: str
+    fhir: str = field(init=False)  # the FHIR base, `{base}/fhir`
+    composite: str = field(init=False)
+    indicator_system: str = field(init=False)
+    issue_system: str = field(init=False)  # the service's error and outcome codes
 
-    @property
-    def fhir(self) -> str:
-        return f"{self.base.rstrip('/')}/fhir"
+    def __post_init__(self) -> None:
+        # Read for every report of a batch: written once.
+        fhir = f"{self.base.rstrip('/')}/fhir"
+        object.__setattr__(self, "fhir", fhir)
+        object.__setattr__(self, "composite", f"{fhir}/Measure/{COMPOSITE_ID}")
+        object.__setattr__(self, "indicator_system", f"{fhir}/CodeSystem/esms-indicator")
+        object.__setattr__(self, "issue_system", f"{fhir}/CodeSystem/esms-issue")
 
     def measure(self, measure_id: str) -> str:
         return f"{self.fhir}/Measure/{measure_id}"
-
-    @property
-    def composite(self) -> str:
-        return self.measure(COMPOSITE_ID)
-
-    @property
-    def indicator_system(self) -> str:
-        return f"{self.fhir}/CodeSystem/esms-indicator"
-
-    @property
-    def issue_system(self) -> str:
-        """Codes of the service's errors and outcomes (the `code` of the JSON API)."""
-        return f"{self.fhir}/CodeSystem/esms-issue"
 
     def extension(self, name: str) -> str:
         return f"{self.fhir}/StructureDefinition/{name}"
