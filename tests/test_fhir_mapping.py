@@ -409,6 +409,6 @@ def test_a_member_named_twice_is_refused_though_the_decoder_would_keep_the_last(
     # Spaces around a colon change nothing: colons are counted, not key endings.
     with pytest.raises(DomainError):
         decode_fast(twice.replace(b'"status":', b'"status" :', 1))
-    # \\u escapes send the body to the slow check, which finds no member twice.
+    # A \u escape sends the body to the slow check, which finds no member twice.
     spaced = body.replace(b'"status":', b'"status" :', 1).replace(b"summary", b"\\u0073ummary")
     assert decode_fast(spaced) is not None
