@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,14 +216,14 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     first so that raw statements never run outside the request's transaction.
     """
     connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
         await connection.execute(text("SELECT 1"))
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 async def copy_records(
-    raw: asyncpg.Connection, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str]
+    raw: asyncpg.Connection, table: str, records: Iterable[Sequence[Any]], columns: Sequence[str]
 ) -> None:
     """COPY `records` into `table`, failing at once if the connection is lost meanwhile.
 

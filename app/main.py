@@ -254,7 +254,7 @@ def declare_shared_answers(app: FastAPI) -> None:
         (method.lower(), route.path)
         for route in api_routes(app.routes)
         if (requirement := role_requirement(route)) and set(requirement.roles) != set(Role)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
     def openapi() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,7 @@ from app.schemas import RowId
 from app.vendors.models import Vendor
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["access"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class TokenCreate(BaseModel):

@@ -48,6 +48,11 @@ def _start(row: Row) -> date:
     return row.start.first_day
 
 
+def _end(row: Row) -> date:
+    assert row.end is not None
+    return row.end.first_day
+
+
 class Extracts:
     """Rows (finess, period_start, period_end, the nine counts) checked against each
     establishment's series (SPEC §3) and stored as revisions of `measurement`."""
@@ -92,7 +97,7 @@ class Extracts:
                 repository.staging_record(
                     rows[i].finess or "",
                     _start(rows[i]),
-                    rows[i].end.first_day,  # type: ignore[union-attr]
+                    _end(rows[i]),
                     rows[i].first_window,
                     predicted[i][1] or 1,
                     _errors(rows[i].warnings) if rows[i].warnings else None,

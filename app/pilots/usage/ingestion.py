@@ -13,7 +13,7 @@ from app.access.principal import Principal
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.ingestion import Outcome, Prediction
-from app.pilots import repository, rules
+from app.pilots.usage import repository, rules
 from app.request_context import current_request_id
 
 
