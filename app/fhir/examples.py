@@ -122,14 +122,15 @@ def _plain(value: Any) -> Any:
     return orjson.loads(dumps(value))
 
 
-SEARCHSET = {
+MEASURE_REPORT = _plain(report_of(_STORED, URLS, _TARGETS))
+SEARCHSET: dict[str, Any] = {
     "resourceType": "Bundle",
     "type": "searchset",
     "total": 1,
     "entry": [
         {
             "fullUrl": f"{URLS.fhir}/MeasureReport/750712184-2025-01",
-            "resource": _plain(report_of(_STORED, URLS, _TARGETS)),
+            "resource": MEASURE_REPORT,
             "search": {"mode": "match"},
         }
     ],

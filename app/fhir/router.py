@@ -415,7 +415,7 @@ class OutcomeMiddleware:
     summary="One establishment-period as MeasureReport: `{finess}-{YYYY-MM}` (latest revision)",
     response_class=Response,
     responses={
-        200: _answer(examples.SEARCHSET["entry"][0]["resource"], "MeasureReport"),
+        200: _answer(examples.MEASURE_REPORT, "MeasureReport"),
         404: _outcome_answer("No such period, or an establishment the caller may not see"),
     },
 )
