@@ -15,7 +15,7 @@ from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.referential.geography import REGIONS
-from app.schemas import RowId
+from app.schemas import Instant, RowId
 from app.vendors.models import Vendor
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["access"], route_class=AuthorisedRoute)
@@ -33,7 +33,7 @@ class TokenCreate(BaseModel):
     vendor_siren: str | None = None
     region: str | None = None
     name: str = Field(default="", max_length=200)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenRead(BaseModel):

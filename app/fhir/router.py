@@ -45,14 +45,18 @@ def _answer(example: Any, description: str) -> dict[str, Any]:
     return {"description": description, "content": {FHIR_JSON: {"example": example}}}
 
 
-_OUTCOME = {FHIR_JSON: {"schema": {"type": "object", "description": "OperationOutcome"}}}
-
-
 def _outcome_answer(description: str, example: Any | None = None) -> dict[str, Any]:
     content: dict[str, Any] = {FHIR_JSON: {"schema": {"type": "object"}}}
     if example is not None:
         content[FHIR_JSON]["example"] = example
     return {"description": description, "content": content}
+
+
+# What the shared layers answer to any call with a token (OperationOutcome under /fhir).
+_ANY_CALL: dict[int | str, dict[str, Any]] = {
+    401: _outcome_answer("The bearer token is missing, unknown, expired or revoked"),
+    429: _outcome_answer("Too many requests for this token this minute (Retry-After)"),
+}
 
 
 class BadSearch(DomainError):
@@ -103,7 +107,7 @@ def _searchset(resources: list[dict[str, Any]], request: Request, kind: str) -> 
     dependencies=[_READERS],
     summary="The annexe 2 indicators as Measure resources (searchset)",
     response_class=Response,
-    responses={200: _answer(examples.MEASURE_SEARCH, "searchset Bundle of Measure")},
+    responses={200: _answer(examples.MEASURE_SEARCH, "searchset Bundle of Measure"), **_ANY_CALL},
 )
 async def search_measures(
     request: Request,
@@ -124,6 +128,7 @@ async def search_measures(
     responses={
         200: _answer(examples.MEASURE, "Measure"),
         404: _outcome_answer("No such measure"),
+        **_ANY_CALL,
     },
 )
 async def read_measure_resource(measure_id: str, principal: CurrentPrincipal) -> Response:
@@ -170,11 +175,13 @@ async def read_measure_resource(measure_id: str, principal: CurrentPrincipal) ->
         400: _outcome_answer("Not JSON, or not a Bundle of FHIR R4"),
         403: _outcome_answer("Only vendor tokens push reports"),
         404: _outcome_answer("A transaction naming an establishment out of the caller's scope"),
+        409: _outcome_answer("A request with this Idempotency-Key is still running"),
         413: _outcome_answer("More entries than ESMS_MAX_BATCH_ROWS, or too large a body"),
         415: _outcome_answer("Not application/fhir+json"),
         422: _outcome_answer(
             "A transaction with a refused report (nothing stored)", examples.REFUSED
         ),
+        **_ANY_CALL,
     },
 )
 async def push_bundle(
@@ -264,6 +271,7 @@ def _period_bounds(values: list[str]) -> tuple[date | None, date | None]:
         200: _answer(examples.SEARCHSET, "searchset Bundle of MeasureReport"),
         400: _outcome_answer("A search parameter that cannot be read"),
         404: _outcome_answer("An establishment the caller may not see"),
+        **_ANY_CALL,
     },
 )
 async def search_reports(
@@ -417,6 +425,7 @@ class OutcomeMiddleware:
     responses={
         200: _answer(examples.MEASURE_REPORT, "MeasureReport"),
         404: _outcome_answer("No such period, or an establishment the caller may not see"),
+        **_ANY_CALL,
     },
 )
 async def read_report(report_id: str, session: SessionDep, principal: CurrentPrincipal) -> Response:

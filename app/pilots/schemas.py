@@ -19,7 +19,7 @@ from app.pilots.vocabulary import (
     Maturity,
     PaymentStatus,
 )
-from app.schemas import DisplayNumber, Money
+from app.schemas import Day, DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
@@ -58,7 +58,7 @@ class PilotApplicationCreate(BaseModel):
     )
     dmp_connection: Connection
     mssante_connection: Connection
-    applied_on: date = Field(description="date of the application (Démarches simplifiées)")
+    applied_on: Day = Field(description="date of the application (Démarches simplifiées)")
 
 
 class PilotApplicationRead(BaseModel):
@@ -93,7 +93,7 @@ class PilotDecisionCreate(BaseModel):
     )
 
     decision: Literal["selected", "not_selected"]
-    decided_on: date
+    decided_on: Day
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -103,7 +103,7 @@ class PilotEventCreate(BaseModel):
     )
 
     type: EventType
-    date: date
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.campaigns import FundingCase
 from app.projects.vocabulary import BalanceStatus, Guichet, ProjectEventType
-from app.schemas import DisplayNumber, Money
+from app.schemas import Day, DisplayNumber, Money
 
 
 class ProjectEstablishmentIn(BaseModel):
@@ -48,7 +48,7 @@ class ProjectCreate(BaseModel):
     vendor_siren: str
     software: str = Field(min_length=1, max_length=200)
     funding_case: FundingCase
-    submitted_on: date
+    submitted_on: Day
     establishments: list[ProjectEstablishmentIn] = Field(min_length=1, max_length=5000)
     amoa_requested: bool = False
     joins_funded_group: bool = Field(
@@ -125,7 +125,7 @@ class EventCreate(BaseModel):
     )
 
     type: ProjectEventType
-    date: date
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,
