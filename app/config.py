@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         default=10, validation_alias="ESMS_ROLLUP_REFRESH_SECONDS"
     )
     log_level: str = Field(default="info", validation_alias="ESMS_LOG_LEVEL")
+    # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem).
+    public_url: str = Field(default="http://localhost:8000", validation_alias="ESMS_PUBLIC_URL")
 
 
 @lru_cache
