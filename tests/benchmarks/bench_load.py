@@ -9,8 +9,10 @@ What it does
     process per endpoint, its share of the clients each:
     - an ARS reading its region's `/api/v1/dashboards/summary` and `/monthly`;
     - the national team reading a project's `/api/v1/projects/{id}/compliance`;
-    - a vendor reading an establishment's `/measurements` and re-sending a batch of 18
-      extracts it already sent (`POST /api/v1/extracts`, every row `unchanged`).
+    - a vendor reading an establishment's `/measurements`, the same figures as FHIR
+      (`/fhir/MeasureReport?reporter=`; `--no-fhir` leaves them out, to compare with a
+      checkout without FHIR), and re-sending a batch of 18 extracts it already sent
+      (`POST /api/v1/extracts`, every row `unchanged`).
     While it runs, PostgreSQL's wait events (`pg_stat_activity`), the locks waited for
     (`pg_locks`) and the server's connection pool (`/metrics`) are sampled every half second.
     Then each endpoint is driven alone for `--solo` seconds (10 clients) to measure the server
@@ -128,7 +130,7 @@ class Run:
     solo: dict[str, float] = field(default_factory=dict)  # server CPU ms per request
 
 
-async def prepare(url: str, size: DemoSize, workdir: Path) -> list[Endpoint]:
+async def prepare(url: str, size: DemoSize, workdir: Path, fhir: bool) -> list[Endpoint]:
     """Load the demo and pick what each kind of client sends: the region of the ARS, a
     project of that region, a vendor's establishment and a batch that vendor already sent."""
     database = Database(make_engine(url.replace("postgresql://", "postgresql+asyncpg://")))
@@ -182,35 +184,48 @@ async def prepare(url: str, size: DemoSize, workdir: Path) -> list[Endpoint]:
             "GET",
             f"/api/v1/dashboards/summary?region={region}",
             ars,
-            0.24,
+            0.2,
         ),
         Endpoint(
             f"GET /api/v1/dashboards/monthly?region={region}",
             "GET",
             f"/api/v1/dashboards/monthly?region={region}",
             ars,
-            0.2,
+            0.18,
         ),
         Endpoint(
             "GET /api/v1/projects/{id}/compliance",
             "GET",
             f"/api/v1/projects/{project}/compliance",
             national,
-            0.2,
+            0.18,
         ),
         Endpoint(
             "GET /api/v1/establishments/{finess}/measurements",
             "GET",
             f"/api/v1/establishments/{finess}/measurements",
             vendor,
-            0.2,
+            0.16,
+        ),
+        *(
+            [
+                Endpoint(
+                    "GET /fhir/MeasureReport?reporter={finess}",
+                    "GET",
+                    f"/fhir/MeasureReport?reporter={finess}",
+                    vendor,
+                    0.14,
+                )
+            ]
+            if fhir
+            else []
         ),
         Endpoint(
             f"POST /api/v1/extracts ({len(rows)} rows, unchanged)",
             "POST",
             "/api/v1/extracts",
             vendor,
-            0.16,
+            0.14,
             body,
         ),
     ]
@@ -218,7 +233,8 @@ async def prepare(url: str, size: DemoSize, workdir: Path) -> list[Endpoint]:
 
 def split(clients: int, endpoints: list[Endpoint]) -> list[int]:
     """Each endpoint's share of the clients, at least one each, summing to `clients`."""
-    counts = [max(1, round(clients * e.share)) for e in endpoints]
+    total = sum(e.share for e in endpoints)
+    counts = [max(1, round(clients * e.share / total)) for e in endpoints]
     counts[0] += clients - sum(counts)
     return counts
 
@@ -575,7 +591,9 @@ async def run(args, workdir: Path) -> int:
     server_url = start_embedded_postgres(workdir)
     url = await migrated_database(server_url, "bench_load")
     started = time.perf_counter()
-    endpoints = await prepare(url, DemoSize(args.establishments, args.months), workdir)
+    endpoints = await prepare(
+        url, DemoSize(args.establishments, args.months), workdir, not args.no_fhir
+    )
     print(
         f"national demo dataset ({args.establishments} establishments x {args.months} months) "
         f"loaded in {time.perf_counter() - started:.0f} s; {args.clients} clients, "
@@ -615,6 +633,9 @@ def main() -> int:
     parser.add_argument("--solo", type=float, default=4, help="seconds per endpoint alone")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--no-fhir", action="store_true", help="leave FHIR reads out (a checkout without them)"
+    )
     parser.add_argument("--before", type=Path, help="another checkout (with a .venv) to compare")
     parser.add_argument("--profile", type=Path, help="directory for py-spy's profiles")
     args = parser.parse_args()
