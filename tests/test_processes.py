@@ -1,5 +1,5 @@
 """Several processes on one PostgreSQL: migrations under a lock, two servers writing
-conflicting revisions of the same establishment-month, readiness."""
+conflicting revisions of the same establishment-month, readiness, and reads that see at once what another process stored."""
 
 from __future__ import annotations
 
@@ -271,3 +271,40 @@ async def test_a_period_stored_meanwhile_by_another_sender_is_compared_not_lost(
     finally:
         await watcher.close()
         await database.dispose()
+
+
+async def test_a_write_in_one_process_is_read_at_once_in_the_other(pg_server, tmp_path):
+    """Reads run without a transaction and warm dashboards are answered from memory: what
+    another process has just stored is still what the next read shows."""
+    url, finess, token = await seeded_database(pg_server, "esms_fresh_reads")
+    ports = [free_port(), free_port()]
+    servers = [start_server(url, port, tmp_path / f"s{port}.log", "--no-migrate") for port in ports]
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            await wait_healthy(f"http://127.0.0.1:{port}", server, tmp_path / f"s{port}.log")
+        headers = {"Authorization": f"Bearer {token}"}
+        reader, writer = (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=30, headers=headers)
+            for p in ports
+        )
+        async with reader, writer:
+            summary = "/api/v1/dashboards/summary"
+            first = await reader.get(summary)
+            again = await reader.get(summary)
+            assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
+            assert again.content == first.content
+            measurements = f"/api/v1/establishments/{finess}/measurements"
+            assert (await reader.get(measurements)).json()["items"] == []
+
+            body = {"extracts": [extract(finess, "2025-01", "2025-03")]}
+            stored = await writer.post("/api/v1/extracts", json=body)
+            assert stored.json()["counts"]["created"] == 1, stored.text
+
+            items = (await reader.get(measurements)).json()["items"]
+            assert [(i["period_start"], i["revision"]) for i in items] == [("2025-01", 1)]
+            after = await reader.get(summary)
+            assert after.headers["x-cache"] == "miss"
+            assert after.json() != first.json()
+    finally:
+        for server in servers:
+            stop_server(server)
