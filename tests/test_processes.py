@@ -1,5 +1,6 @@
 """Several processes on one PostgreSQL: migrations under a lock, two servers writing
-conflicting revisions of the same establishment-month, readiness, and reads that see at once what another process stored."""
+conflicting revisions of the same establishment-month, readiness, and reads that see at once
+what another process stored."""
 
 from __future__ import annotations
 
