@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Any
@@ -223,7 +223,12 @@ def _watch_pool(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """The engine and session factory of one running app."""
+    """The engine and session factories of one running app.
+
+    `sessions` may be replaced by a factory bound to one connection (the tests run each test
+    in a transaction of their own): reads and the statement on arrival then use that
+    connection too, so that they see what the test wrote.
+    """
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -232,16 +237,33 @@ class Database:
         # isolation the requests run at, every statement already sees its own snapshot, so
         # a read sees exactly what it would in one transaction, two round trips cheaper
         # (no BEGIN, no COMMIT).
-        self.readers = async_sessionmaker(
+        self._readers = async_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT"),
             expire_on_commit=False,
             autoflush=False,
         )
-        # A connection for one statement on its own (the rate limit on a request's arrival).
-        self.connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]] = engine.connect
+
+    def _bound_connection(self) -> AsyncConnection | None:
+        bind = self.sessions.kw.get("bind")
+        return bind if isinstance(bind, AsyncConnection) else None
+
+    @property
+    def readers(self) -> async_sessionmaker[AsyncSession]:
+        return self.sessions if self._bound_connection() is not None else self._readers
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one statement on its own (the rate limit on a request's
+        arrival)."""
+        bound = self._bound_connection()
+        return self.engine.connect() if bound is None else _lent(bound)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _lent(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    yield connection  # not closed: its owner closes it
 
 
 _database: Database | None = None
@@ -286,9 +308,10 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """
     connection = await session.connection()
     raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-    reading = (
-        connection.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    options = (
+        connection.sync_connection.get_execution_options() if connection.sync_connection else {}
     )
+    reading = options.get("isolation_level") == "AUTOCOMMIT"
     if not reading and not raw.is_in_transaction():
         await connection.execute(text("SELECT 1"))
     return raw

@@ -3,7 +3,6 @@ transaction per test, and an httpx client on the app."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -13,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import migrate
 from app.db import (
@@ -98,13 +97,6 @@ async def db(engine) -> AsyncIterator[Database]:
         autoflush=False,
         join_transaction_mode="create_savepoint",
     )
-    database.readers = database.sessions  # reads see the test's writes too
-
-    @contextlib.asynccontextmanager
-    async def shared() -> AsyncIterator[AsyncConnection]:
-        yield connection
-
-    database.connect = shared  # so does the rate limit's statement on arrival
     set_database(database)
     try:
         yield database

@@ -10,6 +10,7 @@ import asyncio
 import math
 import time
 
+import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.principal import bearer_token_hash
@@ -113,7 +114,7 @@ class RateLimitMiddleware:
         now = time.time()
         window = math.floor(now / WINDOW_SECONDS) * WINDOW_SECONDS
         async with get_database().connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
+            raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
             row = await raw.fetchrow(ADMIT, token, window)
             if row["requests"] == 1 and int(now) % 7 == 0:  # now and then, forget old windows
                 await raw.execute(FORGET)
