@@ -22,7 +22,7 @@ async def projects_holding(session: AsyncSession, finess: str) -> set[int]:
 
 async def vendor_names(session: AsyncSession) -> dict[str, str]:
     rows = await session.execute(select(Vendor.siren, Vendor.name).order_by(Vendor.name))
-    return dict(rows.tuples().all())
+    return {siren: name for siren, name in rows}
 
 
 async def establishment(session: AsyncSession, finess: str) -> Establishment:
