@@ -301,3 +301,6 @@ def test_national_team_exports_a_region_projects_as_xlsx(page, world):
     rows = list(sheet.iter_rows(values_only=True))
     column = rows[0].index("reference")
     assert [r[column] for r in rows[1:]] == references
+    for path, name in (("/console/completude", "completude"), ("/console/pilotes", "pilotes")):
+        assert page.goto(path).status == 200
+        check(page, name)
