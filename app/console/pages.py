@@ -3,13 +3,11 @@ its figures and hands them to a template; nothing here computes a figure the API
 
 from __future__ import annotations
 
-import hashlib
-import time
+from dataclasses import asdict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
@@ -18,6 +16,7 @@ from app.access.repository import principal_for_token
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.console import charts, repository, uploads
+from app.console.kept import kept
 from app.console.sessions import (
     COOKIE,
     ConsoleUserDep,
@@ -33,11 +32,10 @@ from app.console.sessions import (
     take_upload,
 )
 from app.console.web import PageRoute, render, templates
-from app.dashboards import repository as dashboards_cache
 from app.dashboards import service as dashboards
 from app.dashboards.exports import CSV_MEDIA, XLSX_MEDIA, to_csv, to_xlsx
 from app.dashboards.filters import Filters
-from app.dashboards.schemas import DashboardSummary
+from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySeries, ReportRow
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, Forbidden, Invalid, NotFound
 from app.indicators.router import get_measurements, get_revisions
@@ -47,6 +45,7 @@ from app.projects import payments
 from app.projects import repository as projects
 from app.projects.events import EVENT_TYPES, Event
 from app.projects.router import compliance_read, project_read
+from app.projects.schemas import ComplianceRead
 from app.referential.geography import DEPARTMENTS, REGIONS
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
@@ -86,7 +85,6 @@ ROLE_LABELS = {
     Role.VENDOR: "éditeur",
 }
 PAGE_SIZE = 50
-NATIONAL_VIEW_KEY = hashlib.sha256(b"console:national-view").hexdigest()
 
 
 def labels() -> dict[str, Any]:
@@ -197,28 +195,21 @@ async def home(user: ConsoleUserDep):
 
 @router.get("/national")
 async def national(request: Request, session: SessionDep, user: ConsoleUserDep):
-    """Every region's dashboard summary side by side. Nineteen summaries are too many to
-    compute at each visit: like the API's dashboards, the answer is kept in
-    `dashboard_cache` until the data version moves."""
+    """Every region's dashboard summary side by side (nineteen summaries: kept until the
+    data moves, like every figure of the console's pages)."""
     principal = user.principal
     if principal.role is not Role.NATIONAL:
         raise NotFound("The national view is for the national team.")
-    version = f"{await dashboards_cache.data_version(session)}|{Month.current()}"
-    hit = await dashboards_cache.cached(session, NATIONAL_VIEW_KEY)
-    if hit is not None and hit.version == version:
-        stored = orjson.loads(hit.body)
-    else:
-        started = time.perf_counter()
-        stored = {
+
+    async def compute() -> dict[str, Any]:
+        return {
             code: (await dashboards.summary(session, principal, Filters(code or None))).model_dump(
                 mode="json"
             )
             for code in ("", *REGIONS)
         }
-        elapsed = round((time.perf_counter() - started) * 1000)
-        await dashboards_cache.store(
-            session, NATIONAL_VIEW_KEY, version, "application/json", orjson.dumps(stored), elapsed
-        )
+
+    stored = await kept(session, principal, "national", {}, compute)
     summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
     rows = [(REGIONS[code], summaries[code]) for code in REGIONS]
     return page(request, "national.html", user, rows=rows, total=summaries[""])
@@ -230,9 +221,21 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
     _readers(principal)
     _region_in_scope(principal, code)
     filters = Filters(region=code)
-    summary = await dashboards.summary(session, principal, filters)
-    series = await dashboards.monthly(session, principal, filters)
-    _, missing = await dashboards.missing_reports(session, principal, filters, 1, 0)
+
+    async def compute() -> dict[str, Any]:
+        summary = await dashboards.summary(session, principal, filters)
+        series = await dashboards.monthly(session, principal, filters)
+        _, missing = await dashboards.missing_reports(session, principal, filters, 1, 0)
+        return {
+            "summary": summary.model_dump(mode="json"),
+            "series": series.model_dump(mode="json"),
+            "missing": missing,
+        }
+
+    stored = await kept(session, principal, "region", {"region": code}, compute)
+    summary = DashboardSummary.model_validate(stored["summary"])
+    series = MonthlySeries.model_validate(stored["series"])
+    missing = stored["missing"]
     months = [p.month for p in series.items]
     chart = charts.Chart(
         title=f"Part des établissements atteignant les cinq cibles, {REGIONS[code].name}",
@@ -297,11 +300,14 @@ async def project_list(
         raise Invalid("Unknown département.", [FieldError("departement", "unknown", departement)])
     if editeur and not (editeur.isdigit() and len(editeur) == 9):
         raise Invalid("A vendor is a SIREN.", [FieldError("editeur", "invalid", editeur)])
-    rows = await dashboards.monthly_report(
-        session,
-        principal,
-        Filters(region=region, department=departement or None, vendor=editeur or None),
-    )
+    filters = Filters(region=region, department=departement or None, vendor=editeur or None)
+
+    async def compute() -> list[Any]:
+        report = await dashboards.monthly_report(session, principal, filters)
+        return [r.model_dump(mode="json") for r in report]
+
+    stored = await kept(session, principal, "projects", asdict(filters), compute)
+    rows = [ReportRow.model_validate(r) for r in stored]
     if statut:
         rows = [r for r in rows if r.status == statut]
     if cas:
@@ -583,9 +589,18 @@ async def completeness(
             headers={"Content-Disposition": 'attachment; filename="completude.csv"'},
         )
     current = max(1, page_)
-    items, total = await dashboards.missing_reports(
-        session, principal, filters, PAGE_SIZE, (current - 1) * PAGE_SIZE
+
+    async def compute() -> dict[str, Any]:
+        found, total = await dashboards.missing_reports(
+            session, principal, filters, PAGE_SIZE, (current - 1) * PAGE_SIZE
+        )
+        return {"items": [i.model_dump(mode="json") for i in found], "total": total}
+
+    stored = await kept(
+        session, principal, "completeness", asdict(filters) | {"page": current}, compute
     )
+    items = [MissingReport.model_validate(i) for i in stored["items"]]
+    total = stored["total"]
     params = {"region": region, "editeur": editeur, "departement": departement}
     return page(
         request,
@@ -618,7 +633,15 @@ async def pilots(
         _region_in_scope(principal, region)
     summary = await pilots_summary(session, principal, region)
     listed = await list_pilots(session, principal, region, None, None, None, 500, 0)
-    return page(request, "pilots.html", user, summary=summary, pilots=listed.items, region=region)
+    return page(
+        request,
+        "pilots.html",
+        user,
+        summary=summary,
+        pilots=listed.items,
+        region=region,
+        per_legal_entity=current_campaign().pilots.per_legal_entity,
+    )
 
 
 # Vendors ----------------------------------------------------------------------------------
@@ -633,18 +656,33 @@ def _vendor(principal: Principal) -> None:
 async def vendor_home(request: Request, session: SessionDep, user: ConsoleUserDep):
     principal = user.principal
     _vendor(principal)
-    missing, total_missing = await dashboards.missing_reports(
-        session, principal, Filters(), 1000, 0
-    )
-    found = await projects.projects_in_scope(session, principal)
-    standings = await payments.standings(session, found, today())
+
+    async def compute() -> dict[str, Any]:
+        missing, total = await dashboards.missing_reports(session, principal, Filters(), 1000, 0)
+        found = await projects.projects_in_scope(session, principal)
+        return {
+            "missing": [i.model_dump(mode="json") for i in missing],
+            "total_missing": total,
+            "projects": [
+                {
+                    "reference": s.project.reference,
+                    "name": s.project.name,
+                    "compliance": compliance_read(s.project.id, s.compliance).model_dump(
+                        mode="json"
+                    ),
+                }
+                for s in await payments.standings(session, found, today())
+            ],
+        }
+
+    stored = await kept(session, principal, "vendor", {}, compute)
     return page(
         request,
         "vendor.html",
         user,
-        missing=missing,
-        total_missing=total_missing,
-        standings=[(s.project, compliance_read(s.project.id, s.compliance)) for s in standings],
+        missing=[MissingReport.model_validate(i) for i in stored["missing"]],
+        total_missing=stored["total_missing"],
+        standings=[(p, ComplianceRead.model_validate(p["compliance"])) for p in stored["projects"]],
         last_month=str(dashboards.last_completed_month()),
     )
 
