@@ -263,13 +263,14 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
 
 # Projects ---------------------------------------------------------------------------------
 
+# Sort keys over the report rows as kept (plain JSON values: money as decimal strings).
 SORTS = {
-    "reference": lambda r: r.reference,
-    "statut": lambda r: r.status,
-    "etablissements": lambda r: r.establishments,
-    "aide": lambda r: r.total_aid,
-    "solde": lambda r: (r.balance_due is None, r.balance_due or 0),
-    "derniere": lambda r: r.last_period_received or "",
+    "reference": lambda r: r["reference"],
+    "statut": lambda r: r["status"],
+    "etablissements": lambda r: r["establishments"],
+    "aide": lambda r: Decimal(r["total_aid"]),
+    "solde": lambda r: (r["balance_due"] is None, Decimal(r["balance_due"] or 0)),
+    "derniere": lambda r: r["last_period_received"] or "",
 }
 
 
@@ -306,23 +307,25 @@ async def project_list(
         report = await dashboards.monthly_report(session, principal, filters)
         return [r.model_dump(mode="json") for r in report]
 
-    stored = await kept(session, principal, "projects", asdict(filters), compute)
-    rows = [ReportRow.model_validate(r) for r in stored]
+    rows = await kept(session, principal, "projects", asdict(filters), compute)
     if statut:
-        rows = [r for r in rows if r.status == statut]
+        rows = [r for r in rows if r["status"] == statut]
     if cas:
-        rows = [r for r in rows if r.funding_case == cas]
+        rows = [r for r in rows if r["funding_case"] == cas]
     if q and q.strip():
         needle = q.strip()
         holding = await repository.projects_holding(session, needle.replace(" ", ""))
-        rows = [r for r in rows if needle.lower() in r.reference.lower() or r.project_id in holding]
+        rows = [
+            r
+            for r in rows
+            if needle.lower() in r["reference"].lower() or r["project_id"] in holding
+        ]
     rows.sort(key=SORTS.get(tri, SORTS["reference"]), reverse=ordre == "desc")
     if format in ("csv", "xlsx"):
-        dumped = [r.model_dump(mode="json") for r in rows]
         if format == "csv":
-            body, media = to_csv(dumped), CSV_MEDIA
+            body, media = to_csv(rows), CSV_MEDIA
         else:
-            body, media = to_xlsx(dumped, "projets"), XLSX_MEDIA
+            body, media = to_xlsx(rows, "projets"), XLSX_MEDIA
         return Response(
             body,
             media_type=media,
@@ -348,7 +351,10 @@ async def project_list(
         request,
         "projects.html",
         user,
-        rows=rows[(current - 1) * PAGE_SIZE : current * PAGE_SIZE],
+        rows=[
+            ReportRow.model_validate(r)
+            for r in rows[(current - 1) * PAGE_SIZE : current * PAGE_SIZE]
+        ],
         total=len(rows),
         params=params,
         region=region,
@@ -652,8 +658,16 @@ def _vendor(principal: Principal) -> None:
         raise NotFound("A vendor's page.")
 
 
+VENDOR_PROJECTS_PER_PAGE = 10
+
+
 @router.get("/editeur")
-async def vendor_home(request: Request, session: SessionDep, user: ConsoleUserDep):
+async def vendor_home(
+    request: Request,
+    session: SessionDep,
+    user: ConsoleUserDep,
+    page_: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+):
     principal = user.principal
     _vendor(principal)
 
@@ -676,13 +690,20 @@ async def vendor_home(request: Request, session: SessionDep, user: ConsoleUserDe
         }
 
     stored = await kept(session, principal, "vendor", {}, compute)
+    size = VENDOR_PROJECTS_PER_PAGE
+    pages = max(1, (len(stored["projects"]) + size - 1) // size)
+    current = min(page_, pages)
+    shown = stored["projects"][(current - 1) * size : current * size]
     return page(
         request,
         "vendor.html",
         user,
         missing=[MissingReport.model_validate(i) for i in stored["missing"]],
         total_missing=stored["total_missing"],
-        standings=[(p, ComplianceRead.model_validate(p["compliance"])) for p in stored["projects"]],
+        standings=[(p, ComplianceRead.model_validate(p["compliance"])) for p in shown],
+        current=current,
+        pages=pages,
+        params={},
         last_month=str(dashboards.last_completed_month()),
     )
 

@@ -68,9 +68,10 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, base_url: str, database_url: str):
+    def __init__(self, base_url: str, database_url: str, log: Path):
         self.base_url = base_url
         self.database_url = database_url
+        self.log = log
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30)
@@ -115,7 +116,7 @@ def live_server(pg_server: str, request) -> Iterator[LiveServer]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)
-        yield LiveServer(base, url)
+        yield LiveServer(base, url, log)
     finally:
         server.terminate()
         try:

@@ -283,7 +283,8 @@ def test_ars_of_another_region_gets_the_404_page(page, world):
     check(page, "introuvable")
 
 
-def test_national_team_exports_a_region_projects_as_xlsx(page, world):
+def test_national_team_exports_a_region_projects_as_xlsx(page, world, live_server):
+    assert f"web console at {live_server.base_url}/console" in live_server.log.read_text()
     sign_in(page, world["tokens"]["national"])
     assert page.url.endswith("/console/national")
     check(page, "national")
