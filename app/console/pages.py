@@ -496,10 +496,12 @@ async def record_event(
         recorded_amount = None
     finally:
         await savepoint.rollback()
+    progress = payments.progress_of(after.project, after.events) if after is not None else None
     return page(
         request,
         "event_preview.html",
         user,
+        progress=progress,
         event=event,
         errors=errors,
         after=after,

@@ -146,6 +146,10 @@ async def test_events_are_previewed_then_recorded_and_a_decision_freezes_periods
     assert "3 mesure(s) ne pourront plus être révisées" in preview.text
     assert f'<th scope="row">{c}</th>' in preview.text and "2025-04 – 2025-04" in preview.text
     assert "Montant dû : <strong>" + euros("28\u202f500,00") in preview.text
+    assert re.search(
+        r"<td>63\u202f000,00\u00a0€</td><td>60\u202f000,00\u00a0€</td><td>31\u202f500,00\u00a0€</td>",
+        preview.text,
+    )
     locked = await session.scalar(
         select(func.count())
         .select_from(Measurement)
