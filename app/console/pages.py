@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.access.principal import Principal, Role
 from app.access.repository import principal_for_token
+from app.access.scopes import Scope
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.console import charts, repository, uploads
@@ -113,7 +114,7 @@ def _readers(principal: Principal) -> None:
 
 
 def _region_in_scope(principal: Principal, code: str) -> None:
-    if code not in REGIONS or not principal.sees_region(code):
+    if code not in REGIONS or not Scope.of(principal).sees_region(code):
         raise NotFound(f"Region {code} not found.")
 
 
@@ -158,7 +159,7 @@ async def sign_in(
             suite=_next(suite),
             error="Ce jeton est inconnu, expiré ou révoqué.",
         )
-    value, row = await open_session(session, principal, request=request)
+    value, row = await open_session(session, principal)
     response = RedirectResponse(_next(suite), status_code=303)
     set_session_cookie(response, request, value, row.expires_at)
     return response
@@ -172,7 +173,7 @@ async def sign_out(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ):
     check_csrf(user, csrf)
-    await close_session(session, user, request)
+    await close_session(session, user)
     response = RedirectResponse("/console/connexion", status_code=303)
     clear_session_cookie(response)
     return response
@@ -476,7 +477,7 @@ async def record_event(
         raise Forbidden("Only ars and national tokens record payment events.")
     event = _event(type, date_, montant)
     if etape == "confirmer":
-        await payments.record_event(session, principal, project, event, today(), request)
+        await payments.record_event(session, principal, project, event, today())
         return RedirectResponse(
             f"/console/projets/{project_id}?enregistre={event.type}", status_code=303
         )
@@ -486,7 +487,7 @@ async def record_event(
     frozen = None
     savepoint = await session.begin_nested()
     try:
-        row = await payments.record_event(session, principal, project, event, today(), None)
+        row = await payments.record_event(session, principal, project, event, today())
         (after,) = await payments.standings(session, [project], today())
         recorded_amount = row.amount
         if event.type == "balance_decision":
@@ -749,7 +750,5 @@ async def upload_confirm(
             [FieldError("fichier", "missing", "déposez le fichier puis vérifiez-le")],
         )
     body, name = kept
-    summary = await uploads.ingest_file(
-        session, user.principal, body, name, dry_run=False, request=request
-    )
+    summary = await uploads.ingest_file(session, user.principal, body, name, dry_run=False)
     return page(request, "upload.html", user, summary=summary, filename=name, dry_run=False)

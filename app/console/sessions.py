@@ -104,7 +104,6 @@ async def open_session(
     kind: str = "token",
     subject: str | None = None,
     label: str = "",
-    request: Request | None = None,
 ) -> tuple[str, ConsoleSession]:
     """A new session for `principal`; returns the cookie value and the stored row."""
     if kind not in _RESOLVERS:
@@ -127,7 +126,6 @@ async def open_session(
         "console.sign_in",
         "console_session",
         str(row.id),
-        request=request,
         region_code=principal.region_code,
         detail={"kind": kind},
     )
@@ -150,7 +148,7 @@ async def resolve(db: AsyncSession, value: str | None) -> ConsoleUser | None:
     return ConsoleUser(row.id, principal, row.csrf_token, row.label, row.expires_at)
 
 
-async def close_session(db: AsyncSession, user: ConsoleUser, request: Request | None) -> None:
+async def close_session(db: AsyncSession, user: ConsoleUser) -> None:
     await db.execute(
         update(ConsoleSession)
         .where(ConsoleSession.id == user.session_id)
@@ -162,7 +160,6 @@ async def close_session(db: AsyncSession, user: ConsoleUser, request: Request | 
         "console.sign_out",
         "console_session",
         str(user.session_id),
-        request=request,
         region_code=user.principal.region_code,
     )
 
