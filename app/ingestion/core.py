@@ -102,7 +102,7 @@ class BatchKind(Protocol, Generic[RowT, ContextT]):
         ...
 
 
-def summary_status(outcomes: Mapping[str, int]) -> ImportStatus:
+def summary_status(outcomes: Mapping[Outcome, int]) -> ImportStatus:
     """ok: every row taken; rejected: none; partial otherwise (skipped rows count as not
     taken)."""
     refused = outcomes.get(Outcome.REJECTED, 0) + outcomes.get(Outcome.SKIPPED, 0)
@@ -155,7 +155,7 @@ async def ingest(
                 region_code=kind.audit_region(principal),
                 detail={"counts": tally},
             )
-        record_batch(kind.name, counts, (e.code for row in rows if row.errors for e in row.errors))
+        record_batch(kind.name, tally, (e.code for row in rows if row.errors for e in row.errors))
     with collector_paused():
         results = [kind.result(row, o, rev) for row, (o, rev) in zip(rows, final, strict=True)]
     return {
@@ -175,9 +175,8 @@ async def _write(
     contexts: Mapping[int, ContextT],
     predicted: list[Prediction],
 ) -> list[Prediction]:
-    to_write = [
-        i for i, (o, _) in enumerate(predicted) if o is Outcome.CREATED or o is Outcome.REVISED
-    ]
+    created, revised = Outcome.CREATED, Outcome.REVISED  # read once, not once per row
+    to_write = [i for i, (o, _) in enumerate(predicted) if o is created or o is revised]
     surprises = await kind.write(session, principal, rows, contexts, predicted, to_write)
     final = list(predicted)
     unwritten = []
@@ -191,3 +190,8 @@ async def _write(
         for i, settled in (await kind.settle(session, rows, contexts, unwritten)).items():
             final[i] = settled
     return final
+
+
+def echoed_text(raw: Any) -> str | None:
+    """What a row sent, echoed in its result when it is text (else its error says why)."""
+    return raw if isinstance(raw, str) else None
