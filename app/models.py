@@ -2,6 +2,13 @@
 
 from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
+from app.controls.models import (
+    Control,
+    ControlPlan,
+    ControlPlanLine,
+    ControlRecoveryEvent,
+    FrozenRevisionAttempt,
+)
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
@@ -14,10 +21,15 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
+    "Control",
+    "ControlPlan",
+    "ControlPlanLine",
+    "ControlRecoveryEvent",
     "DashboardCache",
     "DepartmentRow",
     "Establishment",
     "ExtractRevision",
+    "FrozenRevisionAttempt",
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",
