@@ -20,6 +20,7 @@ from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.config import get_settings
+from app.controls.router import router as controls_router
 from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
@@ -128,6 +129,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         reports_router,
         extracts_router,
         pilots_router,
+        controls_router,
         access_router,
         audit_router,
     ):

@@ -16,6 +16,7 @@ from app.audit import service as audit
 from app.batches import collector_paused
 from app.campaigns import current_campaign
 from app.clock import Month
+from app.controls import service as controls
 from app.errors import Conflict, FieldError, NotFound
 from app.extracts import repository
 from app.extracts.rules import (
@@ -98,6 +99,8 @@ async def ingest(
     with collector_paused():
         check_against_series(rows, contexts, Month.current(), windows)
         predicted = [rejected if row.errors else outcome(row, contexts[row.index]) for row in rows]
+    if not options.dry_run:  # refused revisions of frozen periods feed the control signals
+        await controls.record_frozen_attempts(session, principal, rows, request)
 
     if options.atomic and rejected in predicted:
         skipped: tuple[str, int | None] = ("skipped", None)
