@@ -275,9 +275,18 @@ def _declares_someone(period: Period) -> bool:
     return bool(period.counts.get("accompanied_persons"))
 
 
+def _comparable(period: Period, th: Thresholds) -> bool:
+    """A month whose counts say something when they repeat: a small establishment's stable
+    population gives the same counts quite naturally."""
+    return period.months == 1 and (period.counts.get("accompanied_persons") or 0) >= (
+        th.repeat_min_persons
+    )
+
+
 def repeated_counts(item: Declared, th: Thresholds) -> list[Signal]:
-    """The same counts, every one of them, `repeat_months` months in a row or more."""
-    monthly = [p for p in item.periods if p.months == 1 and _declares_someone(p)]
+    """The same counts, every one of them, `repeat_months` months in a row or more, in an
+    establishment accompanying at least `repeat_min_persons` persons."""
+    monthly = [p for p in item.periods if _comparable(p, th)]
     best: list[Period] = []
     run: list[Period] = []
     for period in monthly:
@@ -310,7 +319,7 @@ def shared_counts(items: Sequence[Declared], th: Thresholds) -> list[Signal]:
     groups: dict[tuple[str, str, int, tuple], list[Declared]] = defaultdict(list)
     for item in items:
         for period in item.periods:
-            if period.months != 1 or not _declares_someone(period):
+            if not _comparable(period, th):
                 continue
             key = _key(period.counts)
             if item.vendor:

@@ -23,6 +23,7 @@ class Thresholds:
     jump_shortfall_months: int
     jump_min_points: Decimal
     repeat_months: int
+    repeat_min_persons: int
     shared_counts_months: int
     mssante_per_eligible_per_month: Decimal
     equal_files_periods: int
@@ -36,6 +37,7 @@ _INTEGERS = (
     "jump_window_months",
     "jump_shortfall_months",
     "repeat_months",
+    "repeat_min_persons",
     "shared_counts_months",
     "equal_files_periods",
     "late_revision_days",

@@ -148,6 +148,11 @@ def test_the_same_counts_month_after_month_are_flagged():
     assert signal.figures["counts"]["accompanied_persons"] == 100
 
 
+def test_a_small_establishment_with_a_stable_population_is_not_flagged_for_repeating():
+    small = counts(10, 10, 8, 8, 9, 9, 9)
+    assert codes(Declared("750000001", periods=series(lambda m: small, months=10))) == set()
+
+
 def test_identical_counts_across_establishments_of_one_vendor_are_flagged_for_each():
     copied = series(lambda m: honest(m, 0))
     first = Declared("750000001", "750000009", "111111111", copied)
