@@ -2,6 +2,7 @@
 
 from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
+from app.console.models import ConsoleSession
 from app.controls.models import (
     Control,
     ControlPlan,
@@ -21,6 +22,7 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
+    "ConsoleSession",
     "Control",
     "ControlPlan",
     "ControlPlanLine",

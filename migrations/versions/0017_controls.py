@@ -7,7 +7,7 @@ proof), and the refused attempts to revise a period frozen by a balance decision
 New tables only: the downgrade drops them.
 
 Revision ID: 0017
-Revises: 0010
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0017"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
