@@ -20,6 +20,7 @@ from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.config import get_settings
+from app.console.controls import router as control_pages
 from app.console.web import install as install_console
 from app.controls.router import router as controls_router
 from app.dashboards import rollup
@@ -135,6 +136,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         audit_router,
     ):
         app.include_router(router)
+    app.include_router(control_pages)
     install_console(app)
 
     @app.get(
