@@ -293,6 +293,8 @@ async def test_a_control_finds_an_overpayment_followed_until_recovered(client, f
     assert created.json()["recovery_status"] == "to_notify"
     cid = created.json()["id"]
     assert float(await summary_to_recover(client, ars)) == float(before) + 1500
+    grades = await factory.token("grades", region="11")  # controls are not the GRADeS's
+    assert await summary_to_recover(client, grades) == before
 
     async def step(body: dict) -> object:
         return await client.post(f"/api/v1/controls/{cid}/recovery", json=body, headers=ars)

@@ -244,10 +244,12 @@ async def lock_control(session: AsyncSession, control_id: int) -> Control | None
 
 
 async def remaining_to_recover(
-    session: AsyncSession, scope: str, params: dict[str, Any]
+    session: AsyncSession, scope: str, params: dict[str, Any], region: str | None = None
 ) -> Decimal:
     """What controls found unduly paid and is not recovered yet, for the establishments that
-    a dashboard scope (`app.dashboards.filters.scope_sql`) selects."""
+    a dashboard scope (`app.dashboards.filters.scope_sql`) selects; only the controls of
+    `region`'s ARS when given."""
+    own = "c.region_code = :control_region" if region else "true"
     sql = f"""
     SELECT coalesce(sum(c.unduly_paid - coalesce(r.recovered, 0)), 0)
     FROM control c
@@ -256,6 +258,7 @@ async def remaining_to_recover(
     LEFT JOIN project p ON p.id = pe.project_id
     LEFT JOIN (SELECT control_id, sum(amount) AS recovered FROM control_recovery_event
                WHERE type = 'recovered' GROUP BY control_id) r ON r.control_id = c.id
-    WHERE c.unduly_paid > 0 AND {scope}
+    WHERE c.unduly_paid > 0 AND {own} AND {scope}
     """
-    return Decimal((await session.execute(text(sql), params)).scalar_one())
+    values = params | ({"control_region": region} if region else {})
+    return Decimal((await session.execute(text(sql), values)).scalar_one())

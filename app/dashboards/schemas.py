@@ -34,8 +34,8 @@ class FundingTotals(BaseModel):
     advanced: Money = Field(description="advances paid")
     payable: Money = Field(description="balances due of eligible projects not yet decided")
     to_recover: Money = Field(
-        description="overpayments of eligible projects, and what controls found unduly paid "
-        "and is not recovered yet (positive)"
+        description="overpayments of eligible projects and, for ARS and national tokens, what "
+        "controls found unduly paid and is not recovered yet (positive)"
     )
     balance_paid: Money
 

@@ -163,9 +163,13 @@ async def _controls_to_recover(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> Decimal:
     """What controls found unduly paid and is not recovered yet (annexe 4 C 3), for the
-    establishments of the scope."""
+    establishments of the scope: an ARS's own controls, every one for the national team.
+    Controls are not shown to GRADeS and vendors."""
+    if principal.role not in (Role.ARS, Role.NATIONAL):
+        return ZERO
     scope, params = scope_sql(principal, filters)
-    return await controls_repository.remaining_to_recover(session, scope, params)
+    region = principal.region_code if principal.role is Role.ARS else None
+    return await controls_repository.remaining_to_recover(session, scope, params, region)
 
 
 async def _pilots(
