@@ -18,7 +18,7 @@ from app.console.web import PageRoute, render
 from app.controls import repository, service
 from app.controls.draw import DrawMethod
 from app.controls.recovery import RecoveryEvent, RecoveryEventType
-from app.controls.router import _control_reads
+from app.controls.router import _control_reads, establishment_risk, project_risk_read
 from app.db import SessionDep
 from app.errors import FieldError, Forbidden, Invalid, NotFound
 from app.referential.finess import InvalidFiness, check_finess
@@ -120,6 +120,37 @@ async def risk_page(
         region=REGIONS[code],
         assessed=assessed,
         flagged=flagged,
+        **LABELS,
+    )
+
+
+def _readers(principal: Principal) -> None:
+    if principal.role not in (Role.ARS, Role.NATIONAL):
+        raise NotFound("Controls are for ARS and the national team.")
+
+
+@router.get("/etablissements/{finess}")
+async def establishment_risk_page(
+    request: Request, finess: str, session: SessionDep, user: ConsoleUserDep
+):
+    _readers(user.principal)
+    item = await establishment_risk(finess, session, user.principal)
+    return render(request, "controls_subject.html", user, title=item.name, items=[item], **LABELS)
+
+
+@router.get("/projets/{project_id}")
+async def project_risk_page(
+    request: Request, project_id: int, session: SessionDep, user: ConsoleUserDep
+):
+    _readers(user.principal)
+    result = await project_risk_read(project_id, session, user.principal)
+    return render(
+        request,
+        "controls_subject.html",
+        user,
+        title=f"projet {project_id}",
+        project=result,
+        items=result.establishments,
         **LABELS,
     )
 

@@ -14,7 +14,7 @@ from tests.test_controls import funded_region, planted
 async def test_an_ars_reads_the_risk_list_draws_the_plan_and_records_a_control(
     client, factory, session
 ):
-    numbers, _ = await planted(session, factory, client)
+    numbers, project = await planted(session, factory, client)
     ars = await factory.token("ars", region="11", name="Agent ARS")
     await sign_in(client, ars)
     risk = await client.get("/console/controles/risques")
@@ -23,6 +23,15 @@ async def test_an_ars_reads_the_risk_list_draws_the_plan_and_records_a_control(
     assert "Mêmes chiffres qu&#39;un autre établissement (éditeur ou EJ)" in risk.text
     assert numbers["late_jump"] in risk.text and numbers["honest_1"] not in risk.text
     assert "default-src 'self'" in risk.headers["content-security-policy"]
+    finess = numbers["frozen_period_revision"]
+    details = await client.get(f"/console/controles/etablissements/{finess}")
+    assert "Tentative de révision d&#39;une période gelée" in details.text
+    assert (
+        f'href="/console/controles/etablissements/{finess}"'
+        in (await client.get(f"/console/etablissements/{finess}")).text
+    )
+    whole = await client.get(f"/console/controles/projets/{project}")
+    assert "<dd>9 sur 12 ayant transmis</dd>" in whole.text
 
     plan = await client.get("/console/controles/plan?annee=2026")
     assert "Le plan 2026 n'est pas encore tiré." in plan.text
