@@ -109,3 +109,8 @@ async def factory(session: AsyncSession, client: httpx.AsyncClient) -> Factory:
 
 
 os.environ.setdefault("ESMS_LOG_LEVEL", "warning")
+
+
+def app_url(url: str) -> str:
+    """The plain postgresql:// URL (DATABASE_URL) by which a server process reaches `url`."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")

@@ -28,11 +28,6 @@ class Principal:
         bound = self.vendor_siren or self.region_code or "all"
         return f"{self.role.value}:{bound}:{self.token_id}"
 
-    def sees_region(self, region_code: str) -> bool:
-        return self.role is Role.NATIONAL or (
-            self.role in (Role.ARS, Role.GRADES) and self.region_code == region_code
-        )
-
 
 TOKEN_PREFIX = "esms_"
 

@@ -220,7 +220,7 @@ async def draw_plan(
         int(graine) if graine.strip() else None,
         int(supplementaires),
     )
-    await service.store_plan(session, principal, drawn, request)
+    await service.store_plan(session, principal, drawn)
     return RedirectResponse(f"/console/controles/plan?annee={annee}", status_code=303)
 
 
@@ -291,7 +291,6 @@ async def record_control(
             plan_id=int(plan) if plan.isdigit() else None,
         ),
         today(),
-        request,
     )
     return RedirectResponse(f"/console/controles/{control.id}", status_code=303)
 
@@ -346,6 +345,5 @@ async def record_recovery(
             preuve,
         ),
         today(),
-        request,
     )
     return RedirectResponse(f"/console/controles/{control_id}", status_code=303)

@@ -8,10 +8,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
 from app.access.scopes import establishment_visible, project_visible
 from app.clock import today
@@ -36,32 +37,26 @@ from app.controls.schemas import (
     SignalOut,
 )
 from app.db import SessionDep
-from app.errors import Forbidden, NotFound
+from app.errors import NotFound
 from app.projects.models import Project
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.models import Establishment
 from app.schemas import RowId
 
-router = APIRouter(prefix="/api/v1/controls", tags=["controls"])
+router = APIRouter(prefix="/api/v1/controls", tags=["controls"], route_class=AuthorisedRoute)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 _READ = {401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM}
 _WRITE = {401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM}
 
 
-async def _reader(principal: CurrentPrincipal) -> Principal:
-    if principal.role not in (Role.ARS, Role.NATIONAL):
-        raise Forbidden("Controls are for ars and national tokens.")
-    return principal
+async def _control_in_scope(session: AsyncSession, principal: Principal, control_id: int) -> None:
+    if not await repository.controls(session, service.visible_regions(principal), control_id):
+        raise NotFound(f"Control {control_id} not found.")
 
 
-async def _writer(principal: CurrentPrincipal) -> Principal:
-    if principal.role is not Role.ARS:
-        raise Forbidden("Only ars tokens draw control plans and record controls.")
-    return principal
-
-
-Reader = Annotated[Principal, Depends(_reader)]
-Writer = Annotated[Principal, Depends(_writer)]
+# Controls are the ARS's, for its region, and the national team's to read (annexe 4 C).
+READERS = requires(Role.ARS, Role.NATIONAL)
+WRITERS = requires(Role.ARS)
 
 
 def _region_in_scope(principal: Principal, region: str | None) -> None:
@@ -103,13 +98,14 @@ def _risk_out(item: service.Assessed) -> EstablishmentRisk:
 
 @router.get(
     "/risk",
+    dependencies=[READERS],
     response_model=RiskList,
     summary="Establishments by risk, riskiest first, with their signals",
     responses=_READ,
 )
 async def risk_list(
     session: SessionDep,
-    principal: Reader,
+    principal: CurrentPrincipal,
     region: Annotated[str | None, Query(max_length=2)] = None,
     flagged_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -137,12 +133,13 @@ async def risk_list(
 
 @router.get(
     "/establishments/{finess}",
+    dependencies=[READERS],
     response_model=EstablishmentRisk,
     summary="One establishment's signals and risk score",
     responses=_READ,
 )
 async def establishment_risk(
-    finess: str, session: SessionDep, principal: Reader
+    finess: str, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRisk:
     try:
         number = check_finess(finess)
@@ -175,12 +172,13 @@ async def establishment_risk(
 
 @router.get(
     "/projects/{project_id}",
+    dependencies=[READERS],
     response_model=ProjectRiskRead,
     summary="A project's risk score and its establishments' signals",
     responses=_READ,
 )
 async def project_risk_read(
-    project_id: RowId, session: SessionDep, principal: Reader
+    project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> ProjectRiskRead:
     project = (
         await session.execute(
@@ -264,6 +262,7 @@ async def _preview_lines(session, result: Draw) -> list[dict[str, Any]]:
 
 @router.post(
     "/plans",
+    dependencies=[WRITERS],
     status_code=201,
     response_model=PlanRead,
     summary="Draw and store the year's control plan of the ARS's region",
@@ -271,10 +270,9 @@ async def _preview_lines(session, result: Draw) -> list[dict[str, Any]]:
 )
 async def create_plan(
     payload: PlanCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
-    principal: Writer,
+    principal: CurrentPrincipal,
     dry_run: bool = False,
 ) -> PlanRead:
     """At least one funded establishment per département of the region (annexe 4 C 2), plus
@@ -296,20 +294,21 @@ async def create_plan(
     if dry_run:
         response.status_code = 200
         return _plan_read(None, drawn, await _preview_lines(session, drawn.result))
-    plan = await service.store_plan(session, principal, drawn, request)
+    plan = await service.store_plan(session, principal, drawn)
     await session.refresh(plan)
     return _plan_read(plan, None, await repository.plan_lines(session, plan.id))
 
 
 @router.get(
     "/plans",
+    dependencies=[READERS],
     response_model=list[PlanRead],
     summary="The control plans of the caller's scope",
     responses=_READ,
 )
 async def list_plans(
     session: SessionDep,
-    principal: Reader,
+    principal: CurrentPrincipal,
     year: Annotated[int | None, Query(ge=2023, le=2100)] = None,
 ) -> list[PlanRead]:
     plans = await repository.plans(session, service.visible_regions(principal), year)
@@ -318,22 +317,26 @@ async def list_plans(
 
 @router.get(
     "/plans/{plan_id}",
+    dependencies=[READERS],
     response_model=PlanRead,
     summary="One control plan and the establishments drawn",
     responses=_READ,
 )
-async def get_plan(plan_id: RowId, session: SessionDep, principal: Reader) -> PlanRead:
+async def get_plan(plan_id: RowId, session: SessionDep, principal: CurrentPrincipal) -> PlanRead:
     plan = await service.visible_plan(session, principal, plan_id)
     return _plan_read(plan, None, await repository.plan_lines(session, plan.id))
 
 
 @router.get(
     "/plans/{plan_id}/replay",
+    dependencies=[READERS],
     response_model=ReplayRead,
     summary="Replay a plan's draw from its stored seed and candidates",
     responses=_READ,
 )
-async def replay_plan(plan_id: RowId, session: SessionDep, principal: Reader) -> ReplayRead:
+async def replay_plan(
+    plan_id: RowId, session: SessionDep, principal: CurrentPrincipal
+) -> ReplayRead:
     plan = await service.visible_plan(session, principal, plan_id)
     again = [p.finess for p in service.replay(plan).picks]
     stored = [line["finess"] for line in await repository.plan_lines(session, plan.id)]
@@ -385,13 +388,14 @@ async def _control_reads(session, rows: list[Any]) -> list[ControlRead]:
 
 @router.post(
     "",
+    dependencies=[WRITERS],
     status_code=201,
     response_model=ControlRead,
     summary="Record a control on documents or on site and its outcome",
     responses=_WRITE,
 )
 async def create_control(
-    payload: ControlCreate, request: Request, session: SessionDep, principal: Writer
+    payload: ControlCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> ControlRead:
     """An amount found unduly paid (`unduly_paid` > 0, so not compliant) is to be recovered:
     follow it with `POST /api/v1/controls/{id}/recovery`. What remains to recover adds to
@@ -413,7 +417,6 @@ async def create_control(
             plan_id=payload.plan_id,
         ),
         today(),
-        request,
     )
     rows = await repository.controls(session, None, control.id)
     return (await _control_reads(session, rows))[0]
@@ -421,13 +424,14 @@ async def create_control(
 
 @router.get(
     "",
+    dependencies=[READERS],
     response_model=ControlList,
     summary="Controls of the caller's scope, newest first",
     responses=_READ,
 )
 async def list_controls(
     session: SessionDep,
-    principal: Reader,
+    principal: CurrentPrincipal,
     recovery_status: RecoveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -447,11 +451,14 @@ async def list_controls(
 
 @router.get(
     "/{control_id}",
+    dependencies=[READERS],
     response_model=ControlRead,
     summary="One control, its outcome and the recovery of what it found unduly paid",
     responses=_READ,
 )
-async def get_control(control_id: RowId, session: SessionDep, principal: Reader) -> ControlRead:
+async def get_control(
+    control_id: RowId, session: SessionDep, principal: CurrentPrincipal
+) -> ControlRead:
     rows = await repository.controls(session, service.visible_regions(principal), control_id)
     if not rows:
         raise NotFound(f"Control {control_id} not found.")
@@ -460,6 +467,7 @@ async def get_control(control_id: RowId, session: SessionDep, principal: Reader)
 
 @router.post(
     "/{control_id}/recovery",
+    dependencies=[requires(Role.ARS, sees=("control_id", _control_in_scope))],
     status_code=201,
     response_model=RecoveryEventRead,
     summary="Record a recovery step: notified, then recovered (with the proof's reference)",
@@ -468,9 +476,8 @@ async def get_control(control_id: RowId, session: SessionDep, principal: Reader)
 async def create_recovery_event(
     control_id: RowId,
     payload: RecoveryEventCreate,
-    request: Request,
     session: SessionDep,
-    principal: Writer,
+    principal: CurrentPrincipal,
 ) -> RecoveryEventRead:
     """Annexe 4 C 3: the recovery starts as soon as the overpayment is known and its proof
     (letter to the ESSMS, titre de recette) is kept. Notify first, then record each amount
@@ -481,7 +488,6 @@ async def create_recovery_event(
         control_id,
         RecoveryEvent(payload.type, payload.date, payload.amount, payload.proof_reference),
         today(),
-        request,
     )
     await session.refresh(row)
     return RecoveryEventRead(

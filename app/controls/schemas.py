@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.controls.draw import DrawMethod, PickReason
 from app.controls.recovery import RecoveryEventType, RecoveryStatus
@@ -58,6 +58,12 @@ class ProjectRiskRead(BaseModel):
 
 
 class PlanCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"region": "11", "year": 2025, "method": "mixed", "seed": 20250101}]
+        }
+    )
+
     region: str = Field(examples=["11"], description="INSEE code of the ARS's region")
     year: int = Field(ge=2023, le=2100)
     method: DrawMethod = DrawMethod.MIXED
@@ -110,6 +116,21 @@ class ReplayRead(BaseModel):
 
 
 class ControlCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "kind": "on_site",
+                    "controlled_on": "2025-03-12",
+                    "findings": "Matériel facturé mais absent de l'établissement",
+                    "compliant": False,
+                    "unduly_paid": "2500.00",
+                }
+            ]
+        }
+    )
+
     finess: str = Field(min_length=9, max_length=9)
     kind: ControlKind
     controlled_on: date
@@ -126,6 +147,14 @@ class ControlCreate(BaseModel):
 
 
 class RecoveryEventCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"type": "notified", "date": "2025-03-20", "proof_reference": "AR 2025-117"}
+            ]
+        }
+    )
+
     type: RecoveryEventType
     date: date
     amount: Decimal | None = Field(

@@ -12,7 +12,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +44,7 @@ from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from app.extracts.models import REQUIRED_COUNTS
 from app.referential.geography import REGIONS, departments_of_region
 from app.referential.models import Establishment
+from app.request_context import current_request_id
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ async def assess(
 
 
 async def record_frozen_attempts(
-    session: AsyncSession, principal: Principal, rows: Iterable[Any], request: Request | None
+    session: AsyncSession, principal: Principal, rows: Iterable[Any]
 ) -> None:
     """Keep the rows of a batch that ingestion refused because they revise a frozen period
     (error `period_locked`): they feed the `frozen_period_revision` signal."""
@@ -160,7 +160,7 @@ async def record_frozen_attempts(
     ]
     if not attempts:
         return
-    request_id = getattr(request.state, "request_id", None) if request else None
+    request_id = current_request_id()
     await repository.record_frozen_attempts(
         session, attempts, principal.vendor_siren, principal.token_id, request_id
     )
@@ -170,7 +170,6 @@ async def record_frozen_attempts(
         "extracts.frozen_revision_refused",
         "extract_batch",
         request_id or "",
-        request=request,
         detail={"periods": [f"{f}/{Month.of(s)}" for f, s, _ in attempts][:100]},
     )
 
@@ -211,9 +210,7 @@ async def compute_draw(
     return PlanDraw(region, year, method, seed, per_department, extra, candidates, result)
 
 
-async def store_plan(
-    session: AsyncSession, principal: Principal, drawn: PlanDraw, request: Request | None
-) -> ControlPlan:
+async def store_plan(session: AsyncSession, principal: Principal, drawn: PlanDraw) -> ControlPlan:
     if await repository.plan_of(session, drawn.region, drawn.year) is not None:
         raise Conflict(
             f"Region {drawn.region} already has its {drawn.year} control plan.",
@@ -255,7 +252,6 @@ async def store_plan(
         "controls.plan_draw",
         "control_plan",
         str(plan.id),
-        request=request,
         region_code=drawn.region,
         detail={
             "year": drawn.year,
@@ -311,7 +307,6 @@ async def record_control(
     principal: Principal,
     new: NewControl,
     today: date,
-    request: Request | None,
 ) -> Control:
     if principal.role is not Role.ARS:
         raise Forbidden("Only ars tokens record controls.")
@@ -361,7 +356,6 @@ async def record_control(
         "controls.record",
         "control",
         str(control.id),
-        request=request,
         region_code=region,
         detail={
             "finess": new.finess,
@@ -385,7 +379,6 @@ async def record_recovery(
     control_id: int,
     event: RecoveryEvent,
     today: date,
-    request: Request | None,
 ) -> ControlRecoveryEvent:
     if principal.role is not Role.ARS:
         raise Forbidden("Only ars tokens record recoveries.")
@@ -422,7 +415,6 @@ async def record_recovery(
         f"controls.recovery_{event.type.value}",
         "control",
         str(control.id),
-        request=request,
         region_code=control.region_code,
         detail={
             "amount": None if amount is None else str(amount),

@@ -9,7 +9,7 @@ only completed months (Europe/Paris) may be sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -18,6 +18,7 @@ import msgspec
 from app.clock import Month
 from app.extracts.models import COUNT_FIELDS, REQUIRED_COUNTS
 from app.fields import FieldError
+from app.ingestion.outcomes import Outcome
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.geography import DEPARTMENTS
 
@@ -579,23 +580,11 @@ def _warn(row: Row, ctx: Context, batch_previous: Row | None) -> None:
             )
 
 
-def outcome(row: Row, ctx: Context) -> tuple[str, int]:
+def outcome(row: Row, ctx: Context) -> tuple[Outcome, int]:
     """Predicted outcome and revision of a valid row: created, revised or unchanged."""
     stored = ctx.current
     if stored is None:
-        return "created", 1
+        return Outcome.CREATED, 1
     if not stored.withdrawn and stored.counts == counts_tuple(row.counts):
-        return "unchanged", stored.revision
-    return "revised", stored.revision + 1
-
-
-def summary_status(outcomes: Iterable[str]) -> str:
-    accepted = rejected = 0
-    for o in outcomes:
-        if o == "rejected" or o == "skipped":
-            rejected += 1
-        else:
-            accepted += 1
-    if rejected == 0:
-        return "ok"
-    return "partial" if accepted else "rejected"
+        return Outcome.UNCHANGED, stored.revision
+    return Outcome.REVISED, stored.revision + 1

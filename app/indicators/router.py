@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
+from app.access.principal import Role
 from app.campaigns.loader import current_campaign
 from app.clock import Month, to_paris
 from app.db import SessionDep
@@ -23,7 +24,9 @@ from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["indicators"])
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["indicators"], route_class=AuthorisedRoute
+)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
@@ -62,6 +65,7 @@ def measurement_read(row) -> MeasurementRead:
 
 @router.get(
     "/{finess}/measurements",
+    dependencies=[requires(*Role)],
     response_model=MeasurementSeries,
     summary="Time series of an establishment's measurements and annexe 2 indicators",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -84,6 +88,7 @@ async def get_measurements(
 
 @router.get(
     "/{finess}/revisions",
+    dependencies=[requires(*Role)],
     response_model=RevisionHistory,
     summary="Every revision received for an establishment, withdrawals included",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},

@@ -7,28 +7,19 @@ from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
-from sqlalchemy import ColumnElement, exists, false, func, select, text, true
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.principal import Principal, Role
+from app.access.principal import Principal
+from app.access.scopes import Scope, pilot_visible, pilots_sql, positional
 from app.db import raw_connection
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
 from app.pilots.rules import USAGE_COUNTS, SelectedCounts, StoredUsage, UsageContext
-from app.projects.models import Project, ProjectEstablishment
 from app.referential.models import Establishment
 
 PILOT_STATUSES = ("selected", "withdrawn")
 # Namespace of the advisory lock taken by every selection (the campaign year is the key).
 _SELECTION_LOCK = 72_630_003
-
-
-def application_visible(principal: Principal) -> ColumnElement[bool]:
-    """National: all; ARS and GRADeS: their region; vendors: none (usage is checked apart)."""
-    if principal.role is Role.NATIONAL:
-        return true()
-    if principal.role in (Role.ARS, Role.GRADES) and principal.region_code:
-        return PilotApplication.region_code == principal.region_code
-    return false()
 
 
 async def establishment(session: AsyncSession, finess: str) -> Establishment | None:
@@ -50,37 +41,11 @@ async def visible_application(
     query = (
         select(PilotApplication, Establishment)
         .join(Establishment, Establishment.finess == PilotApplication.finess)
-        .where(PilotApplication.id == application_id, application_visible(principal))
+        .where(PilotApplication.id == application_id, pilot_visible(principal))
     )
     if pilots_only:
         query = query.where(PilotApplication.status.in_(PILOT_STATUSES))
     row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
-
-
-async def vendor_pilot(
-    session: AsyncSession, vendor_siren: str, application_id: int
-) -> tuple[PilotApplication, Establishment] | None:
-    """A pilot whose establishment is in one of the vendor's projects."""
-    row = (
-        await session.execute(
-            select(PilotApplication, Establishment)
-            .join(Establishment, Establishment.finess == PilotApplication.finess)
-            .where(
-                PilotApplication.id == application_id,
-                PilotApplication.status.in_(PILOT_STATUSES),
-                exists(
-                    select(1)
-                    .select_from(ProjectEstablishment)
-                    .join(Project, Project.id == ProjectEstablishment.project_id)
-                    .where(
-                        ProjectEstablishment.finess == PilotApplication.finess,
-                        Project.vendor_siren == vendor_siren,
-                    )
-                ),
-            )
-        )
-    ).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
@@ -96,7 +61,7 @@ async def list_applications(
     offset: int = 0,
 ) -> tuple[list[tuple[PilotApplication, Establishment]], int]:
     """Applications of the caller's scope, oldest first, with the total before paging."""
-    conditions = [PilotApplication.campaign == campaign, application_visible(principal)]
+    conditions = [PilotApplication.campaign == campaign, pilot_visible(principal)]
     if region:
         conditions.append(PilotApplication.region_code == region)
     if statuses:
@@ -197,19 +162,13 @@ _COUNTS = ", ".join(USAGE_COUNTS)
 _CONTEXT_SQL = f"""
 SELECT b.i,
        e.finess IS NOT NULL AS known,
-       CASE
-           WHEN $4::text IS NOT NULL THEN EXISTS (
-               SELECT 1 FROM project_establishment pe JOIN project p ON p.id = pe.project_id
-               WHERE pe.finess = b.f AND p.vendor_siren = $4)
-           WHEN $5::text IS NOT NULL THEN e.region_code = $5
-           ELSE true
-       END AS covered,
+       coalesce({{covered}}, false) AS covered,
        a.id AS pilot_id, a.status = 'withdrawn' AS withdrawn,
        u.revision, {", ".join(f"u.{c}" for c in USAGE_COUNTS)}
 FROM unnest($1::text[], $2::date[], $3::int[]) AS b(f, m, i)
 LEFT JOIN establishment e ON e.finess = b.f
 LEFT JOIN pilot_application a
-       ON a.finess = b.f AND a.campaign = $6 AND a.status IN ('selected', 'withdrawn')
+       ON a.finess = b.f AND a.campaign = $4 AND a.status IN ('selected', 'withdrawn')
 LEFT JOIN pilot_usage u ON u.application_id = a.id AND u.month = b.m
 """
 
@@ -219,21 +178,23 @@ async def usage_contexts(
     keys: Sequence[tuple[int, str, date]],
     *,
     campaign: str,
-    vendor_siren: str | None,
-    region: str | None,
+    principal: Principal,
 ) -> dict[int, UsageContext]:
     """For each (row index, finess, month): the establishment, the pilot, what is stored."""
     if not keys:
         return {}
+    scope = Scope.of(principal)
+    # A pilot's region is its application's; an establishment that is not one, its own.
+    covered = pilots_sql(scope, finess="b.f", region="coalesce(a.region_code, e.region_code)")
+    sql, scope_args = positional(_CONTEXT_SQL.format(covered=covered), scope, 5)
     conn = await raw_connection(session)
     records = await conn.fetch(
-        _CONTEXT_SQL,
+        sql,
         [k[1] for k in keys],
         [k[2] for k in keys],
         [k[0] for k in keys],
-        vendor_siren,
-        region,
         campaign,
+        *scope_args,
     )
     return {
         r["i"]: UsageContext(

@@ -13,15 +13,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
-from app.batches import read_batch
+from app.batches import batch_request_body, read_batch
 from app.campaigns import current_campaign
 from app.clock import Month, to_paris, today
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
-from app.extracts.schemas import FieldMessage
+from app.ingestion import BatchOptions, ingest
+from app.ingestion.schemas import FieldMessage
 from app.pilots import repository, rules, service
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage
 from app.pilots.schemas import (
@@ -51,12 +53,13 @@ from app.pilots.schemas import (
     PilotUsageRevisionRead,
     PilotUsageSeries,
 )
+from app.pilots.usage.ingestion import PILOT_USAGE
 from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"])
+router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"], route_class=AuthorisedRoute)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 RegionQuery = Annotated[
     str | None, Query(max_length=2, description="INSEE region code; default: the caller's")
@@ -115,8 +118,17 @@ def application_read(
     )
 
 
+async def _application(session, principal: Principal, application_id: int) -> None:
+    await service.application_in_scope(session, principal, application_id)
+
+
+async def _pilot(session, principal: Principal, pilot_id: int) -> None:
+    await service.application_in_scope(session, principal, pilot_id, pilots_only=True)
+
+
 @router.post(
     "/applications",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=PilotApplicationRead,
     summary="Record an establishment's application to the call for pilots",
@@ -131,16 +143,14 @@ async def create_application(
     """The EJ and the domain come from the FINESS referential (a declared one must agree).
     An application that breaks an eligibility rule (maturity, call window...) is recorded
     with its `eligibility` issues: it cannot be selected."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot applications")
-    row, establishment = await service.record_application(
-        session, principal, payload, today(), request
-    )
+    row, establishment = await service.record_application(session, principal, payload, today())
     await session.refresh(row)
     return application_read(row, establishment)
 
 
 @router.get(
     "/applications",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotApplicationRead],
     summary="Applications of the caller's region (national: all), by region",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -175,6 +185,7 @@ async def list_applications(
 
 @router.get(
     "/applications/{application_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotApplicationRead,
     summary="One application",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -189,6 +200,7 @@ async def get_application(
 
 @router.post(
     "/applications/{application_id}/decision",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("application_id", _application))],
     response_model=PilotApplicationRead,
     summary="Select an application as a pilot, or record that it is not selected",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -205,9 +217,8 @@ async def decide(
     `after_selection_deadline`, `not_eligible_domain`, `not_technically_ready`,
     `dmp_not_planned`, `mssante_not_planned`, `before_application`, `future_date`,
     `already_selected`. The 35/35/30 split only warns (`domain_above_target`)."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="select pilots")
     row, establishment, warnings = await service.decide(
-        session, principal, application_id, payload, today(), request
+        session, principal, application_id, payload, today()
     )
     await session.refresh(row)
     return application_read(row, establishment, warnings)
@@ -215,6 +226,7 @@ async def decide(
 
 @router.get(
     "/summary",
+    dependencies=[requires(*Role)],
     response_model=PilotsSummary,
     summary="Pilots against the cap and quotas, domain split, budget committed and paid",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -266,26 +278,14 @@ async def get_summary(
 
 @router.post(
     "/usage",
+    dependencies=[requires(Role.VENDOR, Role.ARS, Role.NATIONAL)],
     summary="Push the pilots' monthly Mon espace santé usage",
     response_model=PilotUsageImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": PilotUsageBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,month,ins_qualified_identities,dmp_documents_sent,"
-                    "mssante_messages_sent,citizen_messages_sent\n"
-                    "750712184,2024-03,61,140,85,12\n",
-                },
-            },
-        },
-    },
+    openapi_extra=batch_request_body(
+        PilotUsageBatch,
+        "finess,month,ins_qualified_identities,dmp_documents_sent,mssante_messages_sent,"
+        "citizen_messages_sent\n750712184,2024-03,61,140,85,12\n",
+    ),
     responses={
         400: _PROBLEM,
         401: _PROBLEM,
@@ -306,14 +306,13 @@ async def push_usage(
     vendor sends for the pilots in its projects, an ARS for its region's pilots. Re-sending a
     month creates a new revision (the latest is used, every one is kept); identical counts
     change nothing. `dry_run`, `atomic` and `Idempotency-Key` work as for /extracts."""
-    require_role(principal, Role.VENDOR, Role.ARS, Role.NATIONAL, action="push pilot usage")
     rows, body, text_cells = await read_batch(request, "usage")
-    summary = await service.ingest_usage(
+    summary = await ingest(
         session,
         principal,
         rows,
-        service.BatchOptions(dry_run=dry_run, atomic=atomic),
-        request=request,
+        BatchOptions(dry_run=dry_run, atomic=atomic),
+        PILOT_USAGE,
         payload=body,
         text_cells=text_cells,
     )
@@ -326,6 +325,7 @@ def _counts(row: Any) -> dict[str, int]:
 
 @router.get(
     "/usage",
+    dependencies=[requires(*Role)],
     response_model=PilotRegionalUsage,
     summary="Monthly totals of the pilots' Mon espace santé usage per region (no targets)",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -406,6 +406,7 @@ def pilot_read(view: service.PilotView) -> PilotRead:
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotListItem],
     summary="Pilots of the caller's region (national: all) and where their payment stands",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -438,6 +439,7 @@ async def list_pilots(
 
 @router.get(
     "/{pilot_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotRead,
     summary="One pilot: its evidence, deadlines and payment",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -449,6 +451,7 @@ async def get_pilot(pilot_id: RowId, session: SessionDep, principal: CurrentPrin
 
 @router.post(
     "/{pilot_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("pilot_id", _pilot))],
     status_code=201,
     response_model=PilotEventRead,
     summary="Record a funding step: convention, reports received, payment, withdrawal",
@@ -465,25 +468,21 @@ async def create_event(
     `final_report_received`, then `paid` (the flat sum, once the pilot period is over and all
     the evidence is recorded: `missing_evidence` otherwise). `withdrawn` frees the pilot's
     place. Steps past their deadline are recorded and flagged late."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot funding steps")
     event = await service.record_event(
         session,
         principal,
         pilot_id,
         rules.Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(event)
     return _event_read(event)
 
 
-async def _usage_pilot(session, principal: Principal, pilot_id: int) -> PilotApplication:
-    if principal.role is Role.VENDOR:
-        found = await repository.vendor_pilot(session, principal.vendor_siren or "", pilot_id)
-        if found is None:
-            raise NotFound(f"Pilot {pilot_id} not found.")
-        return found[0]
+async def _usage_pilot(
+    session: AsyncSession, principal: Principal, pilot_id: int
+) -> PilotApplication:
+    """A pilot whose usage the caller may read: a vendor, those in its projects."""
     application, _ = await service.application_in_scope(
         session, principal, pilot_id, pilots_only=True
     )
@@ -503,6 +502,7 @@ def _usage_point(row: PilotUsage) -> dict[str, Any]:
 
 @router.get(
     "/{pilot_id}/usage",
+    dependencies=[requires(*Role)],
     response_model=PilotUsageSeries,
     summary="Time series of a pilot's Mon espace santé usage (latest revision of each month)",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -528,6 +528,7 @@ async def get_pilot_usage(
 
 @router.get(
     "/{pilot_id}/usage/revisions",
+    dependencies=[requires(*Role)],
     response_model=PilotUsageRevisionHistory,
     summary="Every revision of a pilot's usage, with who sent it and when",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},

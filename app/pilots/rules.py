@@ -84,6 +84,7 @@ from app.campaigns import Pilots, PilotsCalendar
 from app.clock import Month
 from app.extracts.rules import parse_count, parse_month
 from app.fields import FieldError
+from app.ingestion.outcomes import Outcome
 from app.referential.categories import CATEGORIES, Audience
 from app.referential.finess import InvalidFiness, check_finess
 
@@ -953,11 +954,11 @@ def check_usage_rows(
             )
 
 
-def usage_outcome(row: UsageRow, ctx: UsageContext) -> tuple[str, int]:
+def usage_outcome(row: UsageRow, ctx: UsageContext) -> tuple[Outcome, int]:
     """Predicted outcome and revision of a valid row: created, revised or unchanged."""
     stored = ctx.current
     if stored is None:
-        return "created", 1
+        return Outcome.CREATED, 1
     if stored.counts == usage_tuple(row.counts):
-        return "unchanged", stored.revision
-    return "revised", stored.revision + 1
+        return Outcome.UNCHANGED, stored.revision
+    return Outcome.REVISED, stored.revision + 1

@@ -6,9 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.extracts.schemas import FieldMessage, ImportCounts
+from app.config import get_settings
+from app.ingestion import Outcome
+from app.ingestion.schemas import FieldMessage, ImportSummaryBase
 from app.schemas import DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
@@ -28,6 +30,20 @@ PilotEventType = Literal[
 
 class PilotApplicationCreate(BaseModel):
     """An establishment's application to the call for pilots, as the ARS records it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "technical_maturity": "segur_dui_installing",
+                    "dmp_connection": "effective",
+                    "mssante_connection": "planned",
+                    "applied_on": "2023-09-20",
+                }
+            ]
+        }
+    )
 
     finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
     legal_entity_finess: str | None = Field(
@@ -76,12 +92,20 @@ class PilotApplicationRead(BaseModel):
 
 
 class PilotDecisionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"decision": "selected", "decided_on": "2023-12-01"}]}
+    )
+
     decision: Literal["selected", "not_selected"]
     decided_on: date
     reason: str | None = Field(default=None, max_length=2000)
 
 
 class PilotEventCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "convention_signed", "date": "2024-01-10"}]}
+    )
+
     type: PilotEventType
     date: date
     amount: Decimal | None = Field(
@@ -203,24 +227,39 @@ class PilotUsageIn(BaseModel):
 
 
 class PilotUsageBatch(BaseModel):
-    usage: list[PilotUsageIn] = Field(max_length=10_000)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "usage": [
+                        {
+                            "finess": "750712184",
+                            "month": "2024-03",
+                            "ins_qualified_identities": 61,
+                            "dmp_documents_sent": 140,
+                            "mssante_messages_sent": 85,
+                            "citizen_messages_sent": 12,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    usage: list[PilotUsageIn] = Field(max_length=get_settings().max_batch_rows)
 
 
 class PilotUsageRowResult(BaseModel):
     index: int
     finess: str | None
     month: str | None
-    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    outcome: Outcome
     revision: int | None
     errors: list[FieldMessage]
     warnings: list[FieldMessage]
 
 
-class PilotUsageImportSummary(BaseModel):
-    status: Literal["ok", "partial", "rejected"]
-    dry_run: bool
-    atomic: bool
-    counts: ImportCounts
+class PilotUsageImportSummary(ImportSummaryBase):
     results: list[PilotUsageRowResult]
 
 

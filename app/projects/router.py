@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.db import SessionDep
-from app.errors import Forbidden, NotFound
+from app.errors import NotFound
 from app.projects import payments, repository, service
 from app.projects.balance import Compliance
 from app.projects.envelopes import Commitment, envelope_lines
@@ -37,7 +37,7 @@ from app.projects.schemas import (
 )
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
@@ -92,23 +92,25 @@ async def project_read(session, project: Project) -> ProjectRead:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=ProjectRead,
     summary="Register a funding request (project) and compute its funding",
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_project(
-    payload: ProjectCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: ProjectCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProjectRead:
     """Admissibility errors (annexe 3) refuse the request with 422; warnings (such as a
     project below the minimum size) are returned with the created project."""
-    project, _ = await service.create_project(session, principal, payload, request)
+    project, _ = await service.create_project(session, principal, payload)
     await session.refresh(project)
     return await project_read(session, project)
 
 
 @router.get(
     "/{project_id}",
+    dependencies=[requires(*Role)],
     response_model=ProjectRead,
     summary="One project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -124,6 +126,7 @@ async def get_project(
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[ProjectSummary],
     summary="Projects of the caller's scope, with their balance status",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -202,6 +205,7 @@ async def _project(session, principal, project_id: int) -> Project:
 
 @router.get(
     "/{project_id}/compliance",
+    dependencies=[requires(*Role)],
     response_model=ComplianceRead,
     summary="Where a project stands for its balance payment (SPEC §6)",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -219,6 +223,7 @@ async def get_compliance(
 
 @router.post(
     "/{project_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("project_id", _project))],
     status_code=201,
     response_model=EventRead,
     summary="Record a payment event (notification, convention, advance, statement, balance)",
@@ -227,7 +232,6 @@ async def get_compliance(
 async def create_event(
     project_id: RowId,
     payload: EventCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> EventRead:
@@ -235,15 +239,12 @@ async def create_event(
     before the expense statement nor while a target is unmet, no payment before the
     decision. A balance decision freezes the measurements it rests on."""
     project = await _project(session, principal, project_id)
-    if principal.role is Role.GRADES or principal.role is Role.VENDOR:
-        raise Forbidden("Only ars and national tokens record payment events.")
     row = await payments.record_event(
         session,
         principal,
         project,
         Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(row)
     return EventRead(
@@ -253,6 +254,7 @@ async def create_event(
 
 @router.get(
     "/{project_id}/events",
+    dependencies=[requires(*Role)],
     response_model=list[EventRead],
     summary="The payment events of a project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -267,11 +269,14 @@ async def list_events(
     ]
 
 
-envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
+envelopes_router = APIRouter(
+    prefix="/api/v1/envelopes", tags=["projects"], route_class=AuthorisedRoute
+)
 
 
 @envelopes_router.get(
     "",
+    dependencies=[requires(Role.ARS, Role.GRADES, Role.NATIONAL)],
     response_model=list[EnvelopeRead],
     summary="Committed aid against each regional envelope (annexe 1)",
     responses={401: _PROBLEM, 403: _PROBLEM},
@@ -279,8 +284,6 @@ envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
 async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> list[EnvelopeRead]:
     """A project commits its aid when notified before the engagement deadline; projects
     notified later are listed apart. ARS and GRADeS see their region."""
-    if principal.role is Role.VENDOR:
-        raise Forbidden("Envelopes are for ars, grades and national tokens.")
     campaign = current_campaign()
     projects = await repository.projects_in_scope(session, principal)
     events = await repository.events_of(session, [p.id for p in projects])

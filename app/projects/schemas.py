@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas import DisplayNumber, Money
 
@@ -23,6 +23,26 @@ class ProjectEstablishmentIn(BaseModel):
 
 
 class ProjectCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "ESMS-2023-IDF-0042",
+                    "name": "DUI des EHPAD du groupe Tilleuls",
+                    "region": "11",
+                    "vendor_siren": "732829320",
+                    "software": "DUI Ségur v2",
+                    "funding_case": "acquisition",
+                    "submitted_on": "2023-03-01",
+                    "establishments": [
+                        {"finess": "750712184"},
+                        {"finess": "750712192", "eligible_hours_share": "0.8"},
+                    ],
+                }
+            ]
+        }
+    )
+
     reference: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=300)
     region: str = Field(examples=["11"], description="INSEE code of the ARS's region")
@@ -109,6 +129,12 @@ ProjectStatus = Literal["no_data", "in_progress", "targets_met", "eligible", "ba
 
 
 class EventCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "expense_statement", "date": "2024-06-30", "amount": "330000.00"}]
+        }
+    )
+
     type: EventType
     date: date
     amount: Decimal | None = Field(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,10 +24,8 @@ from app.vendors.models import Vendor
 
 
 async def create_project(
-    session: AsyncSession, principal: Principal, payload: ProjectCreate, request: Request | None
+    session: AsyncSession, principal: Principal, payload: ProjectCreate
 ) -> tuple[Project, list[dict[str, str]]]:
-    if principal.role not in (Role.ARS, Role.NATIONAL):
-        raise Forbidden("Only ars and national tokens may register projects.")
     if principal.role is Role.ARS and payload.region != principal.region_code:
         raise Forbidden(
             f"An ARS token registers projects of its own region ({principal.region_code})."
@@ -164,7 +161,6 @@ async def create_project(
         "project.create",
         "project",
         str(project.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=payload.region,
         detail={"reference": payload.reference, "total": str(funding.total)},
