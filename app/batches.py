@@ -161,11 +161,11 @@ def parse_csv(body: bytes) -> list[dict[str, Any]]:
                 "The CSV needs a header line naming its columns (finess, …).",
                 [FieldError("body", "missing_header", "no finess column in the header")],
             )
-        for line in reader:
-            if None in line:
-                rows.append({"__extra_cells__": line.pop(None), **line})
+        for record in reader:
+            if None in record:
+                rows.append({"__extra_cells__": record.pop(None), **record})
             else:
-                rows.append(line)
+                rows.append(record)
     except csv.Error as exc:
         # DictReader.line_num: the last line of the last record read whole.
         raise _unreadable(what, "invalid_csv", *_csv_fault(text, reader.line_num + 1, exc)) from exc

@@ -110,7 +110,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 async def send_problem(
     send: Any,
-    scope: dict,
+    scope: Scope,
     status: int,
     title: str,
     detail: str,

@@ -30,6 +30,7 @@ from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
+from app.docs import SecurityHeadersMiddleware, install_docs
 from app.errors import PROBLEM_JSON, UnexpectedErrorMiddleware, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
 from app.indicators.router import router as indicators_router
@@ -121,15 +122,19 @@ def create_app(database: Database | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
-    # Outermost last: request id, access log, unexpected errors, size and time limits, rate
-    # limit, idempotency.
+    # Outermost last: request id, security headers, access log, unexpected errors, size and
+    # time limits, rate limit, idempotency.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         vendors_router,
@@ -256,7 +261,7 @@ def declare_shared_answers(app: FastAPI) -> None:
         (method.lower(), route.path)
         for route in api_routes(app.routes)
         if (requirement := role_requirement(route)) and set(requirement.roles) != set(Role)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
     def openapi() -> dict[str, Any]:

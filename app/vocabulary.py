@@ -27,3 +27,8 @@ class Vocabulary(StrEnum):
                 str, when_used="json-unless-none"
             ),
         )
+
+
+def sql_values(vocabulary: type[StrEnum]) -> str:
+    """The words as a SQL list of literals, for CHECK constraints and CASE expressions."""
+    return ", ".join(f"'{member.value}'" for member in vocabulary)

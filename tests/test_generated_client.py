@@ -17,7 +17,7 @@ from app.access.principal import Role
 from app.access.repository import create_token
 from app.db import Database, make_engine
 from tests.benchmarks.common import free_port, start_server, stop_server, wait_healthy
-from tests.conftest import _create_database, app_url
+from tests.conftest import _create_database
 from tests.factories import Factory
 from tests.test_extracts import extract
 
@@ -94,7 +94,7 @@ async def server(pg_server):
         await database.dispose()
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="esms-client-")) / "server.log"
-    process = start_server(app_url(url), port, log, "--no-migrate")
+    process = start_server(url, port, log, "--no-migrate")
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", process, log)
         yield f"http://127.0.0.1:{port}", token, (first, second)
@@ -114,6 +114,9 @@ def test_a_generated_client_pushes_extracts_and_pilot_usage(generated, server):
     models = importlib.import_module(f"{PACKAGE}.models")
     client = client_module.AuthenticatedClient(base_url=base_url, token=token)
     with client:
+        live = client.get_httpx_client().get("/live")
+        assert "server" not in live.headers  # nothing tells which server runs, nor its version
+        assert live.headers["x-content-type-options"] == "nosniff"
         batch = models.ExtractBatch.from_dict(
             {
                 "extracts": [

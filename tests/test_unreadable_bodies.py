@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from app.access.principal import Role
 from app.access.repository import create_token
 from app.controls.models import Control
-from app.db import Database, make_engine, set_database
+from app.db import APP_ROLE, Database, as_role, make_engine, set_database
 from app.main import create_app
 from tests.benchmarks.common import free_port
 from tests.conftest import _create_database
@@ -165,7 +165,7 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
 
     url = await _create_database(pg_server, "esms_bytes")
     await migrate.upgrade(url)
-    database = Database(make_engine(url, pool_size=2))
+    database = Database(make_engine(as_role(url, APP_ROLE), pool_size=2))  # the service's
     async with database.sessions() as session:
         factory = Factory(session, None)  # type: ignore[arg-type]
         vendor = await factory.vendor()
@@ -328,3 +328,18 @@ async def test_no_answer_closes_the_connection(db, session):
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_a_row_result_echoes_only_text(client, vendor):
+    """A value that is not text (an object, a number) is refused with its reason and not
+    echoed: the summary keeps its documented shape (found by the fuzzer)."""
+    _, headers = vendor
+    response = await client.post(
+        "/api/v1/extracts",
+        json={"extracts": [{"finess": 750712184, "period_start": {}, "period_end": [1]}]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    (row,) = response.json()["results"]
+    assert (row["finess"], row["period_start"], row["period_end"]) == (None, None, None)
+    assert {e["field"] for e in row["errors"]} >= {"finess", "period_start", "period_end"}

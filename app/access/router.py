@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,11 +15,11 @@ from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.referential.geography import REGIONS
-from app.schemas import RowId
+from app.schemas import Instant, RowId
 from app.vendors.models import Vendor
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["access"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class TokenCreate(BaseModel):
@@ -33,7 +33,7 @@ class TokenCreate(BaseModel):
     vendor_siren: str | None = None
     region: str | None = None
     name: str = Field(default="", max_length=200)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenRead(BaseModel):

@@ -114,6 +114,7 @@ def pilots_sql(scope: Scope, *, finess: str, region: str) -> str:
 
 def _clause(sql: str, scope: Scope) -> ColumnElement[bool]:
     params = {k: v for k, v in scope.params.items() if f":{k}" in sql}
+    # A text clause stands where SQLAlchemy takes a boolean expression.
     return text(sql).bindparams(**params)  # type: ignore[return-value]
 
 

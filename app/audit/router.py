@@ -18,7 +18,7 @@ from app.errors import FieldError, Invalid, NotFound
 from app.schemas import Page
 
 router = APIRouter(prefix="/api/v1/audit", tags=["access"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 

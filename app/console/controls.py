@@ -54,7 +54,7 @@ RECOVERY_LABELS = {
     "notified": "Notifié, en cours de récupération",
     "recovered": "Récupéré",
 }
-LABELS = {
+LABELS: dict[str, Any] = {
     "signal_labels": SIGNAL_LABELS,
     "method_labels": METHOD_LABELS,
     "reason_labels": REASON_LABELS,

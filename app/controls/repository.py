@@ -207,7 +207,8 @@ async def controls(
     session: AsyncSession, regions: Sequence[str] | None, control_id: int | None = None
 ) -> list[Any]:
     """Controls with their establishment and what was recovered so far."""
-    clauses, params = ["true"], {}
+    clauses: list[str] = ["true"]
+    params: dict[str, Any] = {}
     if regions is not None:
         clauses.append("c.region_code = ANY(:regions)")
         params["regions"] = list(regions)

@@ -19,7 +19,7 @@ from app.clock import today
 from app.controls import repository, service
 from app.controls.draw import Draw
 from app.controls.models import ControlPlan
-from app.controls.recovery import RecoveryEvent, RecoveryStatus, status
+from app.controls.recovery import RecoveryEvent, RecoveryEventType, RecoveryStatus, status
 from app.controls.risk import project_risk
 from app.controls.schemas import (
     ControlCreate,
@@ -44,9 +44,15 @@ from app.referential.models import Establishment
 from app.schemas import RowId
 
 router = APIRouter(prefix="/api/v1/controls", tags=["controls"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
-_READ = {401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM}
-_WRITE = {401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_READ: dict[int | str, dict[str, Any]] = {401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM}
+_WRITE: dict[int | str, dict[str, Any]] = {
+    401: _PROBLEM,
+    403: _PROBLEM,
+    404: _PROBLEM,
+    409: _PROBLEM,
+    422: _PROBLEM,
+}
 
 
 async def _control_in_scope(session: AsyncSession, principal: Principal, control_id: int) -> None:
@@ -372,7 +378,7 @@ async def _control_reads(session, rows: list[Any]) -> list[ControlRead]:
                 recovery_events=[
                     RecoveryEventRead(
                         id=e.id,
-                        type=e.type,
+                        type=RecoveryEventType(e.type),
                         date=e.date,
                         amount=e.amount,
                         proof_reference=e.proof_reference,
@@ -492,7 +498,7 @@ async def create_recovery_event(
     await session.refresh(row)
     return RecoveryEventRead(
         id=row.id,
-        type=row.type,
+        type=RecoveryEventType(row.type),
         date=row.date,
         amount=row.amount,
         proof_reference=row.proof_reference,

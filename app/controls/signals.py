@@ -339,16 +339,15 @@ def shared_counts(items: Sequence[Declared], th: Thresholds) -> list[Signal]:
     for finess, months in sorted(matches.items()):
         if len(months) < th.shared_counts_months:
             continue
-        others = sorted(set().union(*months.values()))
+        peers = sorted(set().union(*months.values()))
         shared_by = " and ".join(sorted(via[finess])).replace("_", " ")
         found.append(
             Signal(
                 finess,
                 SignalCode.SHARED_COUNTS,
-                f"the same counts as {', '.join(others)} (same {shared_by}) "
-                f"in {len(months)} months",
+                f"the same counts as {', '.join(peers)} (same {shared_by}) in {len(months)} months",
                 tuple(str(Month(i // 12, i % 12 + 1)) for i in sorted(months)),
-                {"establishments": others, "shared_by": sorted(via[finess])},
+                {"establishments": peers, "shared_by": sorted(via[finess])},
             )
         )
     return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -45,8 +45,8 @@ router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"], route_class
 reports_router = APIRouter(
     prefix="/api/v1/reports", tags=["dashboards"], route_class=AuthorisedRoute
 )
-_PROBLEM = {"content": {"application/problem+json": {}}}
-_CACHED = {
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_CACHED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the If-None-Match ETag is still current"},
     401: _PROBLEM,
     404: _PROBLEM,
@@ -145,7 +145,7 @@ def _filename(fmt: str, name: str) -> str | None:
     return None if fmt == "json" else f"{name}.{fmt}"
 
 
-def _dump(items: list[BaseModel]) -> list[dict]:
+def _dump(items: Sequence[BaseModel]) -> list[dict[str, Any]]:
     return [item.model_dump(mode="json") for item in items]
 
 

@@ -25,6 +25,7 @@ from app.extracts.rules import (
 )
 from app.fields import FieldError
 from app.ingestion import Outcome, Prediction
+from app.ingestion.core import echoed_text
 from app.request_context import current_request_id
 
 
@@ -38,7 +39,7 @@ def _month_text(month: Month | None, raw: Any) -> Any:
     Seven ASCII characters that parsed are already written that way: no need to format them.
     """
     if month is None:
-        return raw
+        return echoed_text(raw)  # the summary echoes text only
     if type(raw) is str and len(raw) == 7 and raw.isascii():
         return raw
     return str(month)
@@ -47,6 +48,11 @@ def _month_text(month: Month | None, raw: Any) -> Any:
 def _start(row: Row) -> date:
     assert row.start is not None  # a row without errors has its months
     return row.start.first_day
+
+
+def _end(row: Row) -> date:
+    assert row.end is not None
+    return row.end.first_day
 
 
 class Extracts:
@@ -95,7 +101,7 @@ class Extracts:
                 repository.staging_record(
                     rows[i].finess or "",
                     _start(rows[i]),
-                    rows[i].end.first_day,  # type: ignore[union-attr]
+                    _end(rows[i]),
                     rows[i].first_window,
                     predicted[i][1] or 1,
                     _errors(rows[i].warnings) if rows[i].warnings else None,
@@ -145,7 +151,7 @@ class Extracts:
         # left out of the garbage collector's walks.
         return {
             "index": row.index,
-            "finess": row.finess if row.finess is not None else row.raw_finess,
+            "finess": row.finess if row.finess is not None else echoed_text(row.raw_finess),
             "period_start": _month_text(row.start, row.raw_start),
             "period_end": _month_text(row.end, row.raw_end),
             "outcome": outcome,

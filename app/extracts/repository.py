@@ -105,6 +105,9 @@ async def load_contexts(
         return _contexts(records, indexes, starts)
 
 
+_CURRENT_COUNTS = tuple(f"cur_{c}" for c in COUNT_FIELDS)
+
+
 def _contexts(
     records: list[asyncpg.Record], indexes: Sequence[int], starts: Sequence[date]
 ) -> dict[int, Context]:
@@ -119,8 +122,8 @@ def _contexts(
 
     contexts: dict[int, Context] = {}
     for r in records:
-        position, known, covered, fw_start, fw_end, cur_end = r[:6]
-        position -= 1  # WITH ORDINALITY counts from 1
+        position = r["i"] - 1  # WITH ORDINALITY counts from 1
+        fw_start, fw_end, cur_end = r["fw_start"], r["fw_end"], r["cur_end"]
         first = None
         if fw_start is not None:
             first = windows.get((fw_start, fw_end))
@@ -128,13 +131,22 @@ def _contexts(
                 first = windows[(fw_start, fw_end)] = (month(fw_start), month(fw_end))
         current = None
         if cur_end is not None:
+            counts = tuple(r[name] for name in _CURRENT_COUNTS)
             current = Stored(
-                month(starts[position]), month(cur_end), r[6], r[7], r[8], tuple(r[9:18]), r[9]
+                month(starts[position]),
+                month(cur_end),
+                r["cur_revision"],
+                r["cur_withdrawn"],
+                r["cur_locked"],
+                counts,
+                r["cur_accompanied_persons"],
             )
         previous = None
-        if r[18] is not None:
-            previous = Previous(month(r[18]), month(r[19]), r[20])
-        contexts[indexes[position]] = Context(known, covered, first, current, previous)
+        if r["prev_start"] is not None:
+            previous = Previous(
+                month(r["prev_start"]), month(r["prev_end"]), r["prev_accompanied_persons"]
+            )
+        contexts[indexes[position]] = Context(r["known"], r["covered"], first, current, previous)
     return contexts
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -23,7 +23,7 @@ from app.referential.repository import visible_establishment
 
 router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"], route_class=AuthorisedRoute)
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(

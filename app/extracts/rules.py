@@ -404,7 +404,7 @@ class Windows:
 
 
 def check_against_series(
-    rows: list[Row],
+    rows: Sequence[Row],
     contexts: Mapping[int, Context],
     current: Month,
     windows: Windows = Windows(),
@@ -547,7 +547,11 @@ def _warn(row: Row, ctx: Context, batch_previous: Row | None) -> None:
     previous_end: Month | None = None
     previous_accompanied: int | None = None
     stored = ctx.previous
-    if batch_previous is not None and (stored is None or batch_previous.start > stored.start):
+    if (
+        batch_previous is not None
+        and batch_previous.start is not None
+        and (stored is None or batch_previous.start > stored.start)
+    ):
         previous_end, previous_accompanied = (
             batch_previous.end,
             batch_previous.counts["accompanied_persons"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
@@ -27,7 +29,7 @@ from app.referential.repository import visible_establishment
 router = APIRouter(
     prefix="/api/v1/establishments", tags=["indicators"], route_class=AuthorisedRoute
 )
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 async def _visible(session, principal, finess: str) -> str:

@@ -102,7 +102,7 @@ class BatchKind(Protocol, Generic[RowT, ContextT]):
         ...
 
 
-def summary_status(outcomes: Mapping[str, int]) -> ImportStatus:
+def summary_status(outcomes: Mapping[Outcome, int]) -> ImportStatus:
     """ok: every row taken; rejected: none; partial otherwise (skipped rows count as not
     taken)."""
     refused = outcomes.get(Outcome.REJECTED, 0) + outcomes.get(Outcome.SKIPPED, 0)
@@ -155,7 +155,7 @@ async def ingest(
                 region_code=kind.audit_region(principal),
                 detail={"counts": tally},
             )
-        record_batch(kind.name, counts, (e.code for row in rows if row.errors for e in row.errors))
+        record_batch(kind.name, tally, (e.code for row in rows if row.errors for e in row.errors))
     with collector_paused():
         results = [kind.result(row, o, rev) for row, (o, rev) in zip(rows, final, strict=True)]
     return {
@@ -191,3 +191,8 @@ async def _write(
         for i, settled in (await kind.settle(session, rows, contexts, unwritten)).items():
             final[i] = settled
     return final
+
+
+def echoed_text(raw: Any) -> str | None:
+    """What a row sent, echoed in its result when it is text (else its error says why)."""
+    return raw if isinstance(raw, str) else None

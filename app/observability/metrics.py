@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    PLATFORM_COLLECTOR,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -16,6 +18,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+# /metrics answers without a token: it says nothing of the interpreter and its version.
+REGISTRY.unregister(PLATFORM_COLLECTOR)
 
 REQUESTS = Counter(
     "esms_http_requests_total",
@@ -57,8 +62,6 @@ def render() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
-
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 

@@ -11,21 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.config import get_settings
 from app.ingestion import Outcome
 from app.ingestion.schemas import FieldMessage, ImportSummaryBase
-from app.schemas import DisplayNumber, Money
+from app.pilots.vocabulary import (
+    ApplicationStatus,
+    Connection,
+    Domain,
+    EventType,
+    Maturity,
+    PaymentStatus,
+)
+from app.schemas import Day, DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
-DomainName = Literal["pa_residential", "ph_residential", "home_care"]
-MaturityName = Literal["segur_dui_installing", "exchange_capable", "none"]
-ConnectionName = Literal["effective", "planned", "none"]
-ApplicationStatusName = Literal["applied", "selected", "not_selected", "withdrawn"]
-PaymentStatusName = Literal["awaiting_convention", "in_pilot", "payable", "paid", "withdrawn"]
-PilotEventType = Literal[
-    "convention_signed",
-    "intermediate_report_received",
-    "final_report_received",
-    "paid",
-    "withdrawn",
-]
 
 
 class PilotApplicationCreate(BaseModel):
@@ -50,19 +46,19 @@ class PilotApplicationCreate(BaseModel):
         default=None,
         description="FINESS juridique (EJ); taken from the referential, checked when given",
     )
-    domain: DomainName | None = Field(
+    domain: Domain | None = Field(
         default=None,
         description="taken from the establishment's FINESS category when the service knows "
         "it; required otherwise",
     )
-    technical_maturity: MaturityName = Field(
+    technical_maturity: Maturity = Field(
         description="segur_dui_installing: a Ségur-referenced DUI being installed; "
         "exchange_capable: software already exchanging with DMP, MSSanté and the citizen "
         "messaging of Mon espace santé"
     )
-    dmp_connection: ConnectionName
-    mssante_connection: ConnectionName
-    applied_on: date = Field(description="date of the application (Démarches simplifiées)")
+    dmp_connection: Connection
+    mssante_connection: Connection
+    applied_on: Day = Field(description="date of the application (Démarches simplifiées)")
 
 
 class PilotApplicationRead(BaseModel):
@@ -73,12 +69,12 @@ class PilotApplicationRead(BaseModel):
     legal_entity_finess: str
     region: str
     category_code: str | None
-    domain: DomainName
-    technical_maturity: MaturityName
-    dmp_connection: ConnectionName
-    mssante_connection: ConnectionName
+    domain: Domain
+    technical_maturity: Maturity
+    dmp_connection: Connection
+    mssante_connection: Connection
     applied_on: date
-    status: ApplicationStatusName
+    status: ApplicationStatus
     decided_on: date | None
     decision_reason: str | None
     eligible: bool = Field(description="no eligibility rule stops its selection")
@@ -97,7 +93,7 @@ class PilotDecisionCreate(BaseModel):
     )
 
     decision: Literal["selected", "not_selected"]
-    decided_on: date
+    decided_on: Day
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -106,8 +102,8 @@ class PilotEventCreate(BaseModel):
         json_schema_extra={"examples": [{"type": "convention_signed", "date": "2024-01-10"}]}
     )
 
-    type: PilotEventType
-    date: date
+    type: EventType
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,
@@ -117,8 +113,10 @@ class PilotEventCreate(BaseModel):
 
 
 class PilotEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
-    type: PilotEventType
+    type: EventType
     date: date
     amount: Money | None
     recorded_at: datetime
@@ -137,10 +135,10 @@ class PilotListItem(BaseModel):
     name: str
     legal_entity_finess: str
     region: str
-    domain: DomainName
+    domain: Domain
     selected_on: date
     amount: Money
-    status: PaymentStatusName
+    status: PaymentStatus
     payable: bool
     late: bool
     missing_evidence: list[str]
@@ -154,7 +152,7 @@ class PilotRead(PilotListItem):
 
 
 class PilotDomainShare(BaseModel):
-    domain: DomainName
+    domain: Domain
     pilots: int
     share: DisplayNumber | None = Field(description="percent of the pilots, one decimal")
     target: DisplayNumber | None = Field(description="proposed percent (annexe 1 2))")

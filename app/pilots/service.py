@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.principal import Principal
+from app.access.principal import Principal, Role
 from app.access.scopes import Scope
 from app.audit import service as audit
 from app.campaigns import Campaign, current_campaign
@@ -21,11 +21,31 @@ from app.pilots.models import PilotApplication, PilotEvent
 from app.pilots.rules import ApplicationStatus, EventType
 from app.pilots.schemas import PilotApplicationCreate, PilotDecisionCreate
 from app.referential.finess import InvalidFiness, check_finess
+from app.referential.geography import REGIONS
 from app.referential.models import Establishment
 
 
 def campaign_key(campaign: Campaign | None = None) -> str:
     return str((campaign or current_campaign()).year)
+
+
+def not_for_vendors(principal: Principal) -> None:
+    if principal.role is Role.VENDOR:
+        raise NotFound("Pilots are not in a vendor's scope.")
+
+
+def region_in_scope(principal: Principal, region: str | None) -> str | None:
+    """The region a read is about: a national caller may name one (or none, for all)."""
+    not_for_vendors(principal)
+    if region is not None and region not in REGIONS:
+        raise Invalid(
+            f"{region!r} is not a region.", [FieldError("region", "unknown_region", "INSEE code")]
+        )
+    if principal.role is Role.NATIONAL:
+        return region
+    if region is not None and region != principal.region_code:
+        raise NotFound(f"Region {region} is not in your scope.")
+    return principal.region_code
 
 
 def application_facts(row: PilotApplication, establishment: Establishment) -> rules.Application:
@@ -164,7 +184,7 @@ async def decide(
         )
         if errors:
             raise Invalid("The decision cannot be recorded.", errors)
-    row.status = payload.decision
+    row.status = ApplicationStatus(payload.decision)
     row.decided_on = payload.decided_on
     row.decision_reason = payload.reason
     await session.flush()
@@ -274,7 +294,7 @@ async def record_event(
     )
     session.add(event)
     if new.type == EventType.WITHDRAWN:
-        row.status = ApplicationStatus.WITHDRAWN.value
+        row.status = ApplicationStatus.WITHDRAWN
     try:
         async with session.begin_nested():
             await session.flush()

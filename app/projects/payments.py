@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal
 from app.audit import service as audit
 from app.campaigns import Campaign, FundingCase, current_campaign
-from app.errors import FieldError, Invalid
+from app.errors import Invalid
 from app.indicators.rules import RATES, Ratio
 from app.projects import repository
 from app.projects.balance import Compliance, LatestMeasurement, ProjectProgress, compliance
@@ -128,7 +128,7 @@ async def record_event(
     if issues:
         raise Invalid(
             f"The {new.type} event cannot be recorded.",
-            [FieldError(i.field, i.code, i.message) for i in issues],
+            issues,
         )
     row = ProjectEvent(
         project_id=project.id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -31,28 +31,20 @@ from app.projects.schemas import (
     ProjectCreate,
     ProjectEstablishmentRead,
     ProjectRead,
-    ProjectStatus,
     ProjectSummary,
     ShortfallOut,
 )
+from app.projects.vocabulary import BalanceStatus, Guichet
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def funding_of(project: Project) -> Funding | None:
     if project.total is None:
         return None
-    return Funding(
-        usage=project.usage,
-        software=project.software_amount,
-        hardware=project.hardware,
-        amoa=project.amoa,
-        total=project.total,
-        advance=project.advance,
-        balance=project.balance,
-    )
+    return Funding.model_validate(project)
 
 
 async def project_read(session, project: Project) -> ProjectRead:
@@ -135,7 +127,7 @@ async def list_projects(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: Annotated[str | None, Query(max_length=2)] = None,
-    status: ProjectStatus | None = None,
+    status: BalanceStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[ProjectSummary]:
@@ -159,7 +151,7 @@ async def list_projects(
                 funding_case=s.project.funding_case,
                 establishment_count=len(s.compliance.establishments),
                 total=s.project.total,
-                status=s.compliance.status.value,
+                status=s.compliance.status,
             )
             for s in page
         ],
@@ -172,7 +164,7 @@ async def list_projects(
 def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
     return ComplianceRead(
         project_id=project_id,
-        status=result.status.value,
+        status=result.status,
         qualifies_for_balance=result.qualifies_for_balance,
         balance_due=result.balance_due,
         overdue=result.overdue,
@@ -186,10 +178,7 @@ def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
                     end=str(Month.of(item.latest_period.end)),
                 ),
                 meets_targets=item.meets_targets,
-                shortfalls=[
-                    ShortfallOut(indicator=s.indicator, value=s.value, target=s.target, gap=s.gap)
-                    for s in item.shortfalls
-                ],
+                shortfalls=[ShortfallOut.model_validate(s) for s in item.shortfalls],
             )
             for item in result.establishments
         ],
@@ -247,9 +236,7 @@ async def create_event(
         today(),
     )
     await session.refresh(row)
-    return EventRead(
-        id=row.id, type=row.type, date=row.date, amount=row.amount, recorded_at=row.recorded_at
-    )
+    return EventRead.model_validate(row)
 
 
 @router.get(
@@ -263,10 +250,7 @@ async def list_events(
     project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> list[EventRead]:
     project = await _project(session, principal, project_id)
-    return [
-        EventRead(id=e.id, type=e.type, date=e.date, amount=e.amount, recorded_at=e.recorded_at)
-        for e in await repository.events_of(session, [project.id])
-    ]
+    return [EventRead.model_validate(e) for e in await repository.events_of(session, [project.id])]
 
 
 envelopes_router = APIRouter(
@@ -294,14 +278,14 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                 p.id,
                 p.reference,
                 p.region_code,
-                p.guichet or "regional",
+                p.guichet or Guichet.REGIONAL,
                 p.total or Decimal(0),
                 notified.get(p.id),
             )
             for p in projects
         ),
         campaign,
-        regions=None if principal.role is Role.NATIONAL else [principal.region_code],
+        regions=None if principal.role is Role.NATIONAL else [principal.region_code or ""],
     )
     return [
         EnvelopeRead(
@@ -317,6 +301,7 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                     id=c.project_id, reference=c.reference, notified_on=c.notified_on, total=c.total
                 )
                 for c in line.late
+                if c.notified_on is not None  # a late project is a notified one
             ],
         )
         for line in lines

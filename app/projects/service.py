@@ -78,7 +78,7 @@ async def create_project(
     if checks.errors:
         raise Invalid(
             "The request is not admissible.",
-            [FieldError(i.field, i.code, i.message) for i in checks.errors],
+            list(checks.errors),
         )
 
     sizes, ej_regions = await repository.legal_entity_sizes(
@@ -107,7 +107,7 @@ async def create_project(
     except FundingInputError as exc:
         raise Invalid(str(exc), [FieldError(exc.field, "invalid", str(exc))]) from exc
 
-    warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in checks.warnings]
+    warnings = [w.as_dict() for w in checks.warnings]
     project = Project(
         reference=payload.reference,
         name=payload.name,

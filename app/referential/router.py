@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
@@ -20,7 +22,7 @@ from app.referential.schemas import EstablishmentCreate, EstablishmentRead
 router = APIRouter(
     prefix="/api/v1/establishments", tags=["establishments"], route_class=AuthorisedRoute
 )
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _read(row: Establishment, project_id: int | None) -> EstablishmentRead:

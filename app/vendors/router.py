@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -16,7 +18,7 @@ from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.vendors.models import Vendor
 
 router = APIRouter(prefix="/api/v1/vendors", tags=["vendors"], route_class=AuthorisedRoute)
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class VendorCreate(BaseModel):
@@ -37,7 +39,7 @@ def check_siren(raw: str) -> str:
     try:
         return stdnum_siren.validate(raw)
     except ValidationError as exc:
-        message = f"{raw!r} is not a valid SIREN: {exc.message}"
+        message = f"{raw!r} is not a valid SIREN: {exc}"
         raise Invalid(message, [FieldError("siren", "invalid_siren", message)]) from exc
 
 

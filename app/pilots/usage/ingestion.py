@@ -13,7 +13,8 @@ from app.access.principal import Principal
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.ingestion import Outcome, Prediction
-from app.pilots import repository, rules
+from app.ingestion.core import echoed_text
+from app.pilots.usage import repository, rules
 from app.request_context import current_request_id
 
 
@@ -96,8 +97,8 @@ class PilotUsage:
     def result(self, row: rules.UsageRow, outcome: Outcome, revision: int | None) -> dict[str, Any]:
         return {
             "index": row.index,
-            "finess": row.finess if row.finess is not None else row.raw_finess,
-            "month": str(row.month) if row.month else row.raw_month,
+            "finess": row.finess if row.finess is not None else echoed_text(row.raw_finess),
+            "month": str(row.month) if row.month else echoed_text(row.raw_month),
             "outcome": outcome,
             "revision": revision,
             "errors": [e.as_dict() for e in row.errors],
