@@ -37,7 +37,7 @@ class Chart:
     height: int = 300
 
 
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 40, 36
+LEFT, RIGHT, TOP, BOTTOM = 48, 32, 40, 36
 
 
 def _top(chart: Chart) -> Decimal:
@@ -79,7 +79,7 @@ def svg(chart: Chart) -> Markup:
             parts.append(
                 f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{inner_h}" '
                 f'fill="#e8eef8"/>'
-                f'<text x="{x0 + 4:.1f}" y="{TOP + 14}" font-size="12" fill="#1b1b1b">'
+                f'<text x="{x0 + 4:.1f}" y="{TOP + inner_h - 6}" font-size="12" fill="#1b1b1b">'
                 f"{escape(label)}</text>"
             )
     tick = top / 4
@@ -136,6 +136,6 @@ def svg(chart: Chart) -> Markup:
                 f'<text x="{legend_x + 22}" y="18" font-size="12" fill="#1b1b1b">'
                 f"{escape(series.name)}</text>"
             )
-            legend_x += 30 + 7 * len(series.name)
+            legend_x += 36 + 7 * len(series.name)
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -3,6 +3,7 @@ its figures and hands them to a template; nothing here computes a figure the API
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from app.access.scopes import Scope
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.console import charts, repository, uploads
+from app.console.kept import kept
 from app.console.sessions import (
     COOKIE,
     ConsoleUserDep,
@@ -34,6 +36,7 @@ from app.console.web import PageRoute, render, templates
 from app.dashboards import service as dashboards
 from app.dashboards.exports import CSV_MEDIA, XLSX_MEDIA, to_csv, to_xlsx
 from app.dashboards.filters import Filters
+from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySeries, ReportRow
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, Forbidden, Invalid, NotFound
 from app.indicators.router import get_measurements, get_revisions
@@ -43,6 +46,7 @@ from app.projects import payments
 from app.projects import repository as projects
 from app.projects.events import EVENT_TYPES, Event
 from app.projects.router import compliance_read, project_read
+from app.projects.schemas import ComplianceRead
 from app.referential.geography import DEPARTMENTS, REGIONS
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
@@ -192,15 +196,24 @@ async def home(user: ConsoleUserDep):
 
 @router.get("/national")
 async def national(request: Request, session: SessionDep, user: ConsoleUserDep):
-    if user.principal.role is not Role.NATIONAL:
+    """Every region's dashboard summary side by side (nineteen summaries: kept until the
+    data moves, like every figure of the console's pages)."""
+    principal = user.principal
+    if principal.role is not Role.NATIONAL:
         raise NotFound("The national view is for the national team.")
-    rows = []
-    for code in REGIONS:
-        rows.append(
-            (REGIONS[code], await dashboards.summary(session, user.principal, Filters(code)))
-        )
-    total = await dashboards.summary(session, user.principal, Filters())
-    return page(request, "national.html", user, rows=rows, total=total)
+
+    async def compute() -> dict[str, Any]:
+        return {
+            code: (await dashboards.summary(session, principal, Filters(code or None))).model_dump(
+                mode="json"
+            )
+            for code in ("", *REGIONS)
+        }
+
+    stored = await kept(session, principal, "national", {}, compute)
+    summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
+    rows = [(REGIONS[code], summaries[code]) for code in REGIONS]
+    return page(request, "national.html", user, rows=rows, total=summaries[""])
 
 
 @router.get("/regions/{code}")
@@ -209,9 +222,21 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
     _readers(principal)
     _region_in_scope(principal, code)
     filters = Filters(region=code)
-    summary = await dashboards.summary(session, principal, filters)
-    series = await dashboards.monthly(session, principal, filters)
-    _, missing = await dashboards.missing_reports(session, principal, filters, 1, 0)
+
+    async def compute() -> dict[str, Any]:
+        summary = await dashboards.summary(session, principal, filters)
+        series = await dashboards.monthly(session, principal, filters)
+        _, missing = await dashboards.missing_reports(session, principal, filters, 1, 0)
+        return {
+            "summary": summary.model_dump(mode="json"),
+            "series": series.model_dump(mode="json"),
+            "missing": missing,
+        }
+
+    stored = await kept(session, principal, "region", {"region": code}, compute)
+    summary = DashboardSummary.model_validate(stored["summary"])
+    series = MonthlySeries.model_validate(stored["series"])
+    missing = stored["missing"]
     months = [p.month for p in series.items]
     chart = charts.Chart(
         title=f"Part des établissements atteignant les cinq cibles, {REGIONS[code].name}",
@@ -239,13 +264,14 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
 
 # Projects ---------------------------------------------------------------------------------
 
+# Sort keys over the report rows as kept (plain JSON values: money as decimal strings).
 SORTS = {
-    "reference": lambda r: r.reference,
-    "statut": lambda r: r.status,
-    "etablissements": lambda r: r.establishments,
-    "aide": lambda r: r.total_aid,
-    "solde": lambda r: (r.balance_due is None, r.balance_due or 0),
-    "derniere": lambda r: r.last_period_received or "",
+    "reference": lambda r: r["reference"],
+    "statut": lambda r: r["status"],
+    "etablissements": lambda r: r["establishments"],
+    "aide": lambda r: Decimal(r["total_aid"]),
+    "solde": lambda r: (r["balance_due"] is None, Decimal(r["balance_due"] or 0)),
+    "derniere": lambda r: r["last_period_received"] or "",
 }
 
 
@@ -276,26 +302,31 @@ async def project_list(
         raise Invalid("Unknown département.", [FieldError("departement", "unknown", departement)])
     if editeur and not (editeur.isdigit() and len(editeur) == 9):
         raise Invalid("A vendor is a SIREN.", [FieldError("editeur", "invalid", editeur)])
-    rows = await dashboards.monthly_report(
-        session,
-        principal,
-        Filters(region=region, department=departement or None, vendor=editeur or None),
-    )
+    filters = Filters(region=region, department=departement or None, vendor=editeur or None)
+
+    async def compute() -> list[Any]:
+        report = await dashboards.monthly_report(session, principal, filters)
+        return [r.model_dump(mode="json") for r in report]
+
+    rows = await kept(session, principal, "projects", asdict(filters), compute)
     if statut:
-        rows = [r for r in rows if r.status == statut]
+        rows = [r for r in rows if r["status"] == statut]
     if cas:
-        rows = [r for r in rows if r.funding_case == cas]
+        rows = [r for r in rows if r["funding_case"] == cas]
     if q and q.strip():
         needle = q.strip()
         holding = await repository.projects_holding(session, needle.replace(" ", ""))
-        rows = [r for r in rows if needle.lower() in r.reference.lower() or r.project_id in holding]
+        rows = [
+            r
+            for r in rows
+            if needle.lower() in r["reference"].lower() or r["project_id"] in holding
+        ]
     rows.sort(key=SORTS.get(tri, SORTS["reference"]), reverse=ordre == "desc")
     if format in ("csv", "xlsx"):
-        dumped = [r.model_dump(mode="json") for r in rows]
         if format == "csv":
-            body, media = to_csv(dumped), CSV_MEDIA
+            body, media = to_csv(rows), CSV_MEDIA
         else:
-            body, media = to_xlsx(dumped, "projets"), XLSX_MEDIA
+            body, media = to_xlsx(rows, "projets"), XLSX_MEDIA
         return Response(
             body,
             media_type=media,
@@ -321,7 +352,10 @@ async def project_list(
         request,
         "projects.html",
         user,
-        rows=rows[(current - 1) * PAGE_SIZE : current * PAGE_SIZE],
+        rows=[
+            ReportRow.model_validate(r)
+            for r in rows[(current - 1) * PAGE_SIZE : current * PAGE_SIZE]
+        ],
         total=len(rows),
         params=params,
         region=region,
@@ -463,10 +497,12 @@ async def record_event(
         recorded_amount = None
     finally:
         await savepoint.rollback()
+    progress = payments.progress_of(after.project, after.events) if after is not None else None
     return page(
         request,
         "event_preview.html",
         user,
+        progress=progress,
         event=event,
         errors=errors,
         after=after,
@@ -562,9 +598,18 @@ async def completeness(
             headers={"Content-Disposition": 'attachment; filename="completude.csv"'},
         )
     current = max(1, page_)
-    items, total = await dashboards.missing_reports(
-        session, principal, filters, PAGE_SIZE, (current - 1) * PAGE_SIZE
+
+    async def compute() -> dict[str, Any]:
+        found, total = await dashboards.missing_reports(
+            session, principal, filters, PAGE_SIZE, (current - 1) * PAGE_SIZE
+        )
+        return {"items": [i.model_dump(mode="json") for i in found], "total": total}
+
+    stored = await kept(
+        session, principal, "completeness", asdict(filters) | {"page": current}, compute
     )
+    items = [MissingReport.model_validate(i) for i in stored["items"]]
+    total = stored["total"]
     params = {"region": region, "editeur": editeur, "departement": departement}
     return page(
         request,
@@ -597,7 +642,15 @@ async def pilots(
         _region_in_scope(principal, region)
     summary = await pilots_summary(session, principal, region)
     listed = await list_pilots(session, principal, region, None, None, None, 500, 0)
-    return page(request, "pilots.html", user, summary=summary, pilots=listed.items, region=region)
+    return page(
+        request,
+        "pilots.html",
+        user,
+        summary=summary,
+        pilots=listed.items,
+        region=region,
+        per_legal_entity=current_campaign().pilots.per_legal_entity,
+    )
 
 
 # Vendors ----------------------------------------------------------------------------------
@@ -608,22 +661,52 @@ def _vendor(principal: Principal) -> None:
         raise NotFound("A vendor's page.")
 
 
+VENDOR_PROJECTS_PER_PAGE = 10
+
+
 @router.get("/editeur")
-async def vendor_home(request: Request, session: SessionDep, user: ConsoleUserDep):
+async def vendor_home(
+    request: Request,
+    session: SessionDep,
+    user: ConsoleUserDep,
+    page_: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+):
     principal = user.principal
     _vendor(principal)
-    missing, total_missing = await dashboards.missing_reports(
-        session, principal, Filters(), 1000, 0
-    )
-    found = await projects.projects_in_scope(session, principal)
-    standings = await payments.standings(session, found, today())
+
+    async def compute() -> dict[str, Any]:
+        missing, total = await dashboards.missing_reports(session, principal, Filters(), 1000, 0)
+        found = await projects.projects_in_scope(session, principal)
+        return {
+            "missing": [i.model_dump(mode="json") for i in missing],
+            "total_missing": total,
+            "projects": [
+                {
+                    "reference": s.project.reference,
+                    "name": s.project.name,
+                    "compliance": compliance_read(s.project.id, s.compliance).model_dump(
+                        mode="json"
+                    ),
+                }
+                for s in await payments.standings(session, found, today())
+            ],
+        }
+
+    stored = await kept(session, principal, "vendor", {}, compute)
+    size = VENDOR_PROJECTS_PER_PAGE
+    pages = max(1, (len(stored["projects"]) + size - 1) // size)
+    current = min(page_, pages)
+    shown = stored["projects"][(current - 1) * size : current * size]
     return page(
         request,
         "vendor.html",
         user,
-        missing=missing,
-        total_missing=total_missing,
-        standings=[(s.project, compliance_read(s.project.id, s.compliance)) for s in standings],
+        missing=[MissingReport.model_validate(i) for i in stored["missing"]],
+        total_missing=stored["total_missing"],
+        standings=[(p, ComplianceRead.model_validate(p["compliance"])) for p in shown],
+        current=current,
+        pages=pages,
+        params={},
         last_month=str(dashboards.last_completed_month()),
     )
 

@@ -146,6 +146,10 @@ async def test_events_are_previewed_then_recorded_and_a_decision_freezes_periods
     assert "3 mesure(s) ne pourront plus être révisées" in preview.text
     assert f'<th scope="row">{c}</th>' in preview.text and "2025-04 – 2025-04" in preview.text
     assert "Montant dû : <strong>" + euros("28\u202f500,00") in preview.text
+    assert re.search(
+        r"<td>63\u202f000,00\u00a0€</td><td>60\u202f000,00\u00a0€</td><td>31\u202f500,00\u00a0€</td>",
+        preview.text,
+    )
     locked = await session.scalar(
         select(func.count())
         .select_from(Measurement)
@@ -253,3 +257,21 @@ async def test_vendor_checks_a_file_then_confirms_the_import(client, factory, se
     assert await session.scalar(select(func.count()).select_from(Measurement)) == before + 1
     again = await client.post("/console/depot/confirmer", data={"csrf": token})
     assert again.status_code == 422 and "Aucun fichier en attente" in again.text
+
+
+async def test_national_view_lists_every_region_and_follows_new_data(client, factory):
+    national = await factory.token("national")
+    await sign_in(client, national)
+    before = await client.get("/console/national")
+    assert before.status_code == 200
+    assert before.text.count('href="/console/regions/') == 18
+    assert re.search(
+        r"Île-de-France</a></th>\s*<td>" + euros("10\u202f344\u202f806,00"), before.text
+    )
+    ars, _, _, _ = await funded_project(client, factory)  # new data: the view is not stale
+    after = await client.get("/console/national")
+    row = re.search(r"Île-de-France</a></th>(.*?)</tr>", after.text, re.S).group(1)
+    assert euros("63\u202f000,00") in row and euros("31\u202f500,00") in row
+    client.cookies.clear()
+    await sign_in(client, ars)
+    assert (await client.get("/console/national")).status_code == 404
