@@ -18,7 +18,7 @@ from app.console.web import PageRoute, render
 from app.controls import repository, service
 from app.controls.draw import DrawMethod
 from app.controls.recovery import RecoveryEvent, RecoveryEventType
-from app.controls.router import _control_reads, establishment_risk, project_risk_read
+from app.controls.router import control_reads, establishment_risk, project_risk_read
 from app.db import SessionDep
 from app.errors import FieldError, Forbidden, Invalid, NotFound
 from app.referential.finess import InvalidFiness, check_finess
@@ -233,7 +233,7 @@ async def control_list(
     plan: int | None = None,
 ):
     regions = service.visible_regions(user.principal)
-    reads = await _control_reads(session, await repository.controls(session, regions))
+    reads = await control_reads(session, await repository.controls(session, regions))
     return render(
         request,
         "controls_list.html",
@@ -299,7 +299,7 @@ async def _visible_control(session, principal: Principal, control_id: int) -> An
     rows = await repository.controls(session, service.visible_regions(principal), control_id)
     if not rows:
         raise NotFound(f"Control {control_id} not found.")
-    return (await _control_reads(session, rows))[0]
+    return (await control_reads(session, rows))[0]
 
 
 @router.get("/{control_id}")

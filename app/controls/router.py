@@ -351,7 +351,7 @@ async def replay_plan(
     )
 
 
-async def _control_reads(session, rows: list[Any]) -> list[ControlRead]:
+async def control_reads(session, rows: list[Any]) -> list[ControlRead]:
     events = await repository.recovery_events(session, [r["id"] for r in rows])
     by_control: dict[int, list] = {}
     for event in events:
@@ -425,7 +425,7 @@ async def create_control(
         today(),
     )
     rows = await repository.controls(session, None, control.id)
-    return (await _control_reads(session, rows))[0]
+    return (await control_reads(session, rows))[0]
 
 
 @router.get(
@@ -443,7 +443,7 @@ async def list_controls(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ControlList:
     rows = await repository.controls(session, service.visible_regions(principal))
-    reads = await _control_reads(session, rows)
+    reads = await control_reads(session, rows)
     if recovery_status is not None:
         reads = [r for r in reads if r.recovery_status is recovery_status]
     return ControlList(
@@ -468,7 +468,7 @@ async def get_control(
     rows = await repository.controls(session, service.visible_regions(principal), control_id)
     if not rows:
         raise NotFound(f"Control {control_id} not found.")
-    return (await _control_reads(session, rows))[0]
+    return (await control_reads(session, rows))[0]
 
 
 @router.post(
