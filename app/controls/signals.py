@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from app.clock import Month
@@ -146,16 +147,16 @@ def _runs(periods: Sequence[Period], keep) -> list[list[Period]]:
     runs: list[list[Period]] = []
     current: list[Period] = []
     for period in periods:
-        if keep(period) and current and period.start == current[-1].end.plus(1):
-            current.append(period)
-        elif keep(period):
-            if current:
-                runs.append(current)
-            current = [period]
-        else:
+        if not keep(period):
             if current:
                 runs.append(current)
             current = []
+        elif current and period.start == current[-1].end.plus(1):
+            current.append(period)
+        else:
+            if current:
+                runs.append(current)
+            current = [period]
     if current:
         runs.append(current)
     return runs
@@ -175,15 +176,28 @@ def at_target_plateau(
     """A rate within `plateau_margin_points` above its target (included) for
     `plateau_months` consecutive months or more."""
     found = []
-    for code in RATES:
+    for code, (numerator, denominator) in RATES.items():
+        # value = numerator x 100 / denominator, compared in integers: low <= value < high
         low = Fraction(targets[code])
         high = low + Fraction(th.plateau_margin_points)
 
         def near(
-            period: Period, code: str = code, low: Fraction = low, high: Fraction = high
+            period: Period,
+            numerator: str = numerator,
+            denominator: str = denominator,
+            bounds: tuple[int, int, int, int] = (
+                low.numerator,
+                low.denominator,
+                high.numerator,
+                high.denominator,
+            ),
         ) -> bool:
-            value = _percent(period.counts, code)
-            return value is not None and low <= value < high
+            num, den = period.counts.get(numerator), period.counts.get(denominator)
+            if num is None or not den:
+                return False
+            low_num, low_den, high_num, high_den = bounds
+            scaled = num * 100
+            return scaled * low_den >= low_num * den and scaled * high_den < high_num * den
 
         longest = max(_runs(item.periods, near), key=_length, default=[])
         if _length(longest) >= th.plateau_months:
@@ -209,6 +223,8 @@ def late_jump(item: Declared, targets: Mapping[str, Decimal], th: Thresholds) ->
     """Targets first met in the `jump_window_months` months before an expense statement or a
     balance decision, after at least `jump_shortfall_months` months missing them, with one
     rate rising by `jump_min_points` points or more in a month."""
+    if not item.milestones:
+        return []
     found = []
     periods = list(item.periods)
     met = [_meets_all(p.counts, targets) for p in periods]
@@ -267,8 +283,12 @@ def late_jump(item: Declared, targets: Mapping[str, Decimal], th: Thresholds) ->
     return found
 
 
+_REQUIRED_OF = itemgetter(*REQUIRED)
+
+
 def _key(counts: Counts) -> tuple[int | None, ...]:
-    return tuple(counts.get(name) for name in REQUIRED)
+    """The seven required counts (every period declares them all)."""
+    return _REQUIRED_OF(counts)
 
 
 def _declares_someone(period: Period) -> bool:
@@ -363,9 +383,9 @@ def mssante_far_above(item: Declared, th: Thresholds) -> list[Signal]:
         eligible = period.counts.get("eligible_persons")
         if messages is None or not eligible:
             continue
-        per_person = Fraction(messages, eligible * period.months)
-        if per_person > limit:
-            hits.append((period, per_person))
+        # messages / (eligible x months) > limit, in integers
+        if messages * limit.denominator > limit.numerator * eligible * period.months:
+            hits.append((period, Fraction(messages, eligible * period.months)))
     if not hits:
         return []
     worst_period, worst = max(hits, key=lambda hit: hit[1])

@@ -110,6 +110,15 @@ def test_a_rate_at_its_target_month_after_month_is_flagged_with_its_values():
     assert "dmp_rate" in signal.reason and "consecutive months" in signal.reason
 
 
+def test_the_plateau_holds_the_target_itself_but_not_one_point_above():
+    def at(dmp: int):
+        return lambda m: counts(accompanied=100 + m % 3, eligible=100, dmp=dmp, mssante=90)
+
+    assert codes(Declared("750000001", periods=series(at(70)))) == {SignalCode.AT_TARGET_PLATEAU}
+    assert codes(Declared("750000001", periods=series(at(71)))) == set()
+    assert codes(Declared("750000001", periods=series(at(69)))) == set()
+
+
 def test_a_plateau_shorter_than_the_threshold_is_not_a_signal():
     def make(m: int) -> dict[str, int]:
         # one month short of the threshold, between honest months
