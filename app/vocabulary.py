@@ -8,6 +8,7 @@ message), while the code reads a member.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +30,7 @@ class Vocabulary(StrEnum):
         )
 
 
-def sql_values(vocabulary: type[StrEnum]) -> str:
-    """The words as a SQL list of literals, for CHECK constraints and CASE expressions."""
-    return ", ".join(f"'{member.value}'" for member in vocabulary)
+def sql_values(vocabulary: type[StrEnum], words: Iterable[StrEnum] | None = None) -> str:
+    """The words (all, or some) as a SQL list of literals, for CHECK constraints and CASE
+    expressions."""
+    return ", ".join(f"'{vocabulary(word).value}'" for word in (words or vocabulary))

@@ -17,15 +17,14 @@ from app.db import SessionDep, get_database
 from app.errors import Forbidden, Unauthorized
 
 
-def _bearer(request: Request) -> str:
+async def authenticate(request: Request, session: AsyncSession) -> Principal:
+    """The caller of `request`, from its bearer token (401 without a valid one): the one
+    place that says who calls, for the route dependency and for the check before the body."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    return token.strip()
-
-
-def _known(principal: Principal | None) -> Principal:
+    principal = await principal_for_token(session, token.strip())
     if principal is None:
         raise Unauthorized("The token is unknown, expired or revoked.")
     return principal
@@ -35,7 +34,7 @@ async def current_principal(request: Request, session: SessionDep) -> Principal:
     known = getattr(request.state, "principal", None)
     if known is not None:  # already authenticated before the body was read
         return known
-    principal = _known(await principal_for_token(session, _bearer(request)))
+    principal = await authenticate(request, session)
     request.state.principal = principal
     return principal
 
@@ -71,9 +70,8 @@ class RoleRequirement:
     async def check_request(self, request: Request) -> None:
         """Authenticate, check the role and the scope of the path's object, with a session
         of its own, before the body is read."""
-        token = _bearer(request)
         async with get_database().sessions() as session:
-            principal = self.check(_known(await principal_for_token(session, token)))
+            principal = self.check(await authenticate(request, session))
             if self.sees is not None:
                 name, sees = self.sees
                 raw = str(request.path_params.get(name, ""))

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.columns import Words
 from app.db import Base
-from app.pilots.vocabulary import ApplicationStatus, Connection, Domain, EventType, Maturity
+from app.pilots.vocabulary import (
+    PILOT_STATUSES,
+    ApplicationStatus,
+    Connection,
+    Domain,
+    EventType,
+    Maturity,
+)
 from app.vocabulary import sql_values
 
 Money = Numeric(14, 2)
@@ -45,7 +52,8 @@ class PilotApplication(Base):
         CheckConstraint(f"status IN ({sql_values(ApplicationStatus)})", name="status"),
         CheckConstraint("(status = 'applied') = (decided_on IS NULL)", name="decision_dated"),
         CheckConstraint(
-            "(status IN ('selected', 'withdrawn')) = (amount IS NOT NULL)", name="pilot_amount"
+            f"(status IN ({sql_values(ApplicationStatus, PILOT_STATUSES)})) = (amount IS NOT NULL)",
+            name="pilot_amount",
         ),
     )
 

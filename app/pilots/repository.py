@@ -13,9 +13,9 @@ from app.access.principal import Principal
 from app.access.scopes import pilot_visible
 from app.pilots.models import PilotApplication, PilotEvent
 from app.pilots.rules import SelectedCounts
+from app.pilots.vocabulary import PILOT_STATUSES, ApplicationStatus
 from app.referential.models import Establishment
 
-PILOT_STATUSES = ("selected", "withdrawn")
 # Namespace of the advisory lock taken by every selection (the campaign year is the key).
 _SELECTION_LOCK = 72_630_003
 
@@ -116,7 +116,10 @@ async def selected_counts(
                 func.count().filter(PilotApplication.region_code == region),
                 func.count().filter(PilotApplication.legal_entity_finess == legal_entity),
                 func.count().filter(PilotApplication.domain == domain),
-            ).where(PilotApplication.campaign == campaign, PilotApplication.status == "selected")
+            ).where(
+                PilotApplication.campaign == campaign,
+                PilotApplication.status == ApplicationStatus.SELECTED,
+            )
         )
     ).one()
     return SelectedCounts(national=row[0], regional=row[1], legal_entity=row[2], domain=row[3])

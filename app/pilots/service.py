@@ -20,6 +20,7 @@ from app.pilots import repository, rules
 from app.pilots.models import PilotApplication, PilotEvent
 from app.pilots.rules import ApplicationStatus, EventType
 from app.pilots.schemas import PilotApplicationCreate, PilotDecisionCreate
+from app.pilots.vocabulary import PILOT_STATUSES
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
@@ -232,7 +233,7 @@ async def pilots_in_scope(
         principal,
         campaign_key(),
         region=region,
-        statuses=repository.PILOT_STATUSES,
+        statuses=PILOT_STATUSES,
         domain=domain,
     )
     return await _views(session, found, today)

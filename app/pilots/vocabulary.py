@@ -44,6 +44,10 @@ class ApplicationStatus(Vocabulary):
     WITHDRAWN = "withdrawn"  # was selected, then gave up
 
 
+# The applications that are pilots: selected, or selected and withdrawn since.
+PILOT_STATUSES = (ApplicationStatus.SELECTED, ApplicationStatus.WITHDRAWN)
+
+
 class EventType(Vocabulary):
     CONVENTION_SIGNED = "convention_signed"
     INTERMEDIATE_REPORT = "intermediate_report_received"

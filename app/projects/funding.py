@@ -1,5 +1,7 @@
 """Annexe 5 funding of a project, with the annexe 3 guichet and admissibility, as pure functions.
 
+About 400 lines, most of them the reading choices below and their rules side by side.
+
 Reading choices where instruction DGCS/DNS/CNSA/2023/13 leaves room (all figures come from the
 campaign file):
 

@@ -14,19 +14,22 @@ from app.access.scopes import Scope, pilots_sql, positional
 from app.db import raw_connection
 from app.pilots.models import PilotUsage, PilotUsageRevision
 from app.pilots.usage.rules import USAGE_COUNTS, StoredUsage, UsageContext
+from app.pilots.vocabulary import PILOT_STATUSES, ApplicationStatus
+from app.vocabulary import sql_values
 
 _COUNTS = ", ".join(USAGE_COUNTS)
+_PILOTS = sql_values(ApplicationStatus, PILOT_STATUSES)
 
 _CONTEXT_SQL = f"""
 SELECT b.i,
        e.finess IS NOT NULL AS known,
        coalesce({{covered}}, false) AS covered,
-       a.id AS pilot_id, a.status = 'withdrawn' AS withdrawn,
+       a.id AS pilot_id, a.status = '{ApplicationStatus.WITHDRAWN}' AS withdrawn,
        u.revision, {", ".join(f"u.{c}" for c in USAGE_COUNTS)}
 FROM unnest($1::text[], $2::date[], $3::int[]) AS b(f, m, i)
 LEFT JOIN establishment e ON e.finess = b.f
 LEFT JOIN pilot_application a
-       ON a.finess = b.f AND a.campaign = $4 AND a.status IN ('selected', 'withdrawn')
+       ON a.finess = b.f AND a.campaign = $4 AND a.status IN ({_PILOTS})
 LEFT JOIN pilot_usage u ON u.application_id = a.id AND u.month = b.m
 """
 

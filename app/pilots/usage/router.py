@@ -33,6 +33,7 @@ from app.pilots.usage.ingestion import PILOT_USAGE
 from app.queries import FromQuery, RegionQuery, ToQuery, month_bounds
 from app.schemas import RowId
 
+# Included by app.pilots.router under its prefix.
 router = APIRouter(route_class=AuthorisedRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
