@@ -272,7 +272,10 @@ async def _preview_lines(session, result: Draw) -> list[dict[str, Any]]:
     status_code=201,
     response_model=PlanRead,
     summary="Draw and store the year's control plan of the ARS's region",
-    responses=_WRITE,
+    responses={
+        **_WRITE,
+        200: {"model": PlanRead, "description": "dry_run=true: the draw, not stored"},
+    },
 )
 async def create_plan(
     payload: PlanCreate,
