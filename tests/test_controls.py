@@ -222,8 +222,15 @@ async def funded_region(factory, per_department: dict[str, int]) -> list[str]:
 IDF = {"75": 4, "77": 2, "78": 1, "91": 3, "92": 3, "93": 2, "94": 1, "95": 2}
 
 
-async def test_the_plan_covers_every_departement_and_replays_from_its_seed(client, factory):
+async def test_the_plan_covers_every_departement_and_replays_from_its_seed(
+    client, factory, session
+):
     await funded_region(factory, IDF)
+    closed = (await funded_region(factory, {"77": 1}))[0]  # closed in 2024: not a candidate
+    await session.execute(
+        text("UPDATE establishment SET closed_on = '2024-06-30' WHERE finess = :f"),
+        {"f": closed},
+    )
     ars = await factory.token("ars", region="11")
 
     async def drawn(seed: int, **extra) -> dict:

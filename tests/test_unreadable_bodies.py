@@ -201,6 +201,7 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         ("/api/v1/pilots/usage", vendor_headers),
         (f"/api/v1/pilots/{pilot}/events", ars),
         ("/api/v1/tokens", national),
+        ("/api/v1/referential/imports", national),
         ("/api/v1/controls/plans", ars),
         ("/api/v1/controls", ars),
         (f"/api/v1/controls/{control.id}/recovery", ars),
@@ -254,7 +255,7 @@ BODIES = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    call=st.integers(min_value=0, max_value=10),
+    call=st.integers(min_value=0, max_value=11),
     content_type=st.sampled_from(["application/json", "text/csv"]),
     body=BODIES,
 )

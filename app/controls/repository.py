@@ -132,8 +132,9 @@ async def record_frozen_attempts(
     await session.flush()
 
 
-async def plan_candidates(session: AsyncSession, region: str) -> list[Any]:
-    """The funded establishments of a region: those of its projects located in it."""
+async def plan_candidates(session: AsyncSession, region: str, year: int) -> list[Any]:
+    """The funded establishments of a region: those of its projects located in it, and not
+    closed before the plan's year."""
     rows = await session.execute(
         text(
             """SELECT DISTINCT e.finess, e.department
@@ -141,9 +142,10 @@ async def plan_candidates(session: AsyncSession, region: str) -> list[Any]:
                JOIN project p ON p.id = pe.project_id
                JOIN establishment e ON e.finess = pe.finess
                WHERE p.region_code = :region AND e.region_code = :region
+                 AND (e.closed_on IS NULL OR e.closed_on >= :year_start)
                ORDER BY e.finess"""
         ),
-        {"region": region},
+        {"region": region, "year_start": date(year, 1, 1)},
     )
     return list(rows.mappings())
 

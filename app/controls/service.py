@@ -201,7 +201,7 @@ async def compute_draw(
     scores = {a.finess: a.score for a in await assess(session, principal, region)}
     candidates = [
         Candidate(row["finess"], row["department"], scores.get(row["finess"], 0))
-        for row in await repository.plan_candidates(session, region)
+        for row in await repository.plan_candidates(session, region, year)
     ]
     seed = secrets.randbelow(10**12) if seed is None else seed
     per_department = current_thresholds().per_department
