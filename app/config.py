@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(
         default=8, gt=0, validation_alias="ESMS_CONSOLE_SESSION_HOURS"
     )
+    # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem).
+    public_url: str = Field(default="http://localhost:8000", validation_alias="ESMS_PUBLIC_URL")
 
 
 @lru_cache

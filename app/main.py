@@ -33,6 +33,8 @@ from app.db import Database, get_database, make_engine, resolve_database_url, se
 from app.docs import SecurityHeadersMiddleware, install_docs
 from app.errors import PROBLEM_JSON, UnexpectedErrorMiddleware, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
+from app.fhir.router import OutcomeMiddleware
+from app.fhir.router import router as fhir_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
@@ -137,6 +139,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(OutcomeMiddleware)  # under /fhir, problems become OperationOutcome
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
@@ -153,6 +156,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         controls_router,
         access_router,
         audit_router,
+        fhir_router,
     ):
         app.include_router(router)
     app.include_router(control_pages)
