@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         default=10, validation_alias="ESMS_ROLLUP_REFRESH_SECONDS"
     )
     log_level: str = Field(default="info", validation_alias="ESMS_LOG_LEVEL")
+    # Hours a web console session lasts after sign-in.
+    console_session_hours: float = Field(
+        default=8, gt=0, validation_alias="ESMS_CONSOLE_SESSION_HOURS"
+    )
     # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem).
     public_url: str = Field(default="http://localhost:8000", validation_alias="ESMS_PUBLIC_URL")
 

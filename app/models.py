@@ -2,6 +2,14 @@
 
 from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
+from app.console.models import ConsoleSession
+from app.controls.models import (
+    Control,
+    ControlPlan,
+    ControlPlanLine,
+    ControlRecoveryEvent,
+    FrozenRevisionAttempt,
+)
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
@@ -14,10 +22,16 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
+    "ConsoleSession",
+    "Control",
+    "ControlPlan",
+    "ControlPlanLine",
+    "ControlRecoveryEvent",
     "DashboardCache",
     "DepartmentRow",
     "Establishment",
     "ExtractRevision",
+    "FrozenRevisionAttempt",
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",
