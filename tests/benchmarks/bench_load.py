@@ -9,10 +9,12 @@ What it does
     process per endpoint, its share of the clients each:
     - an ARS reading its region's `/api/v1/dashboards/summary` and `/monthly`;
     - the national team reading a project's `/api/v1/projects/{id}/compliance`;
-    - a vendor reading an establishment's `/measurements`, the same figures as FHIR
-      (`/fhir/MeasureReport?reporter=`; `--no-fhir` leaves them out, to compare with a
-      checkout without FHIR), and re-sending a batch of 18 extracts it already sent
-      (`POST /api/v1/extracts`, every row `unchanged`).
+    - a vendor reading an establishment's `/measurements` and the same figures as FHIR
+      (`/fhir/MeasureReport?reporter=`), and re-sending a batch of 18 extracts it already
+      sent (`POST /api/v1/extracts`, every row `unchanged`);
+    - the ARS's region page of the web console (`/console/regions/{code}`, signed in).
+    `--base-mix` leaves the FHIR reads and the console page out, to compare with a checkout
+    that has neither.
     While it runs, PostgreSQL's wait events (`pg_stat_activity`), the locks waited for
     (`pg_locks`) and the server's connection pool (`/metrics`) are sampled every half second.
     Then each endpoint is driven alone for `--solo` seconds (10 clients) to measure the server
@@ -69,7 +71,7 @@ import httpx
 import psutil
 
 from app.access.principal import Role
-from app.access.repository import create_token
+from app.access.repository import create_token, principal_for_token
 from app.clock import Month
 from app.db import Database, make_engine, start_embedded_postgres, stop_embedded_postgres
 from app.demo import DemoSize, load_demo
@@ -96,10 +98,14 @@ class Endpoint:
     token: str
     share: float  # of the clients
     body: Path | None = None
+    cookie: str | None = None  # the console's session instead of the token
 
     def command(self, base_url: str, clients: int, seconds: float) -> list[str]:
         command = ["hey", "-z", f"{seconds:g}s", "-c", str(clients), "-o", "csv", "-t", "30"]
-        command += ["-m", self.method, "-H", f"Authorization: Bearer {self.token}"]
+        credentials = (
+            f"Cookie: {self.cookie}" if self.cookie else f"Authorization: Bearer {self.token}"
+        )
+        command += ["-m", self.method, "-H", credentials]
         if self.body is not None:
             command += ["-T", "application/json", "-D", str(self.body)]
         return [*command, base_url + self.path]
@@ -130,7 +136,7 @@ class Run:
     solo: dict[str, float] = field(default_factory=dict)  # server CPU ms per request
 
 
-async def prepare(url: str, size: DemoSize, workdir: Path, fhir: bool) -> list[Endpoint]:
+async def prepare(url: str, size: DemoSize, workdir: Path, newer: bool) -> list[Endpoint]:
     """Load the demo and pick what each kind of client sends: the region of the ARS, a
     project of that region, a vendor's establishment and a batch that vendor already sent."""
     database = Database(make_engine(url.replace("postgresql://", "postgresql+asyncpg://")))
@@ -163,6 +169,14 @@ async def prepare(url: str, size: DemoSize, workdir: Path, fhir: bool) -> list[E
             ars, _ = await create_token(session, Role.ARS, region_code=region, name="load")
             national, _ = await create_token(session, Role.NATIONAL, name="load")
             vendor, _ = await create_token(session, Role.VENDOR, vendor_siren=siren)
+            console = None
+            if newer:  # the ARS signed in to the web console
+                from app.console.sessions import COOKIE, open_session
+
+                principal = await principal_for_token(session, ars)
+                assert principal is not None
+                value, _ = await open_session(session, principal)
+                console = f"{COOKIE}={value}"
             await session.commit()
     finally:
         await database.dispose()
@@ -215,9 +229,17 @@ async def prepare(url: str, size: DemoSize, workdir: Path, fhir: bool) -> list[E
                     f"/fhir/MeasureReport?reporter={finess}",
                     vendor,
                     0.14,
-                )
+                ),
+                Endpoint(
+                    f"GET /console/regions/{region} (web page)",
+                    "GET",
+                    f"/console/regions/{region}",
+                    ars,
+                    0.12,
+                    cookie=console,
+                ),
             ]
-            if fhir
+            if newer
             else []
         ),
         Endpoint(
@@ -592,7 +614,7 @@ async def run(args, workdir: Path) -> int:
     url = await migrated_database(server_url, "bench_load")
     started = time.perf_counter()
     endpoints = await prepare(
-        url, DemoSize(args.establishments, args.months), workdir, not args.no_fhir
+        url, DemoSize(args.establishments, args.months), workdir, not args.base_mix
     )
     print(
         f"national demo dataset ({args.establishments} establishments x {args.months} months) "
@@ -634,7 +656,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
-        "--no-fhir", action="store_true", help="leave FHIR reads out (a checkout without them)"
+        "--base-mix",
+        action="store_true",
+        help="leave out the FHIR reads and the console page (to compare with a checkout "
+        "without them)",
     )
     parser.add_argument("--before", type=Path, help="another checkout (with a .venv) to compare")
     parser.add_argument("--profile", type=Path, help="directory for py-spy's profiles")
