@@ -1,5 +1,11 @@
 """Load test: vendors pushing extracts while ARS and the national team read dashboards.
 
+Its load generator is Python (httpx) on the same cores as the server: at 50 clients it needs
+about half the CPU the server gets, so its latencies say as much about it as about the
+server. `bench_load` drives the server with a compiled generator (`hey`) and reports the
+server's CPU per request; this one remains for its varied pushes (random revisions of many
+establishments, each checked as stored).
+
 What it does
     `--clients` concurrent clients (default 50) for `--duration` seconds (default 60) against
     one `esms-usage serve`, on loopback, each sending its next request as soon as the previous
