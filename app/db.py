@@ -257,6 +257,23 @@ class Database:
         bound = self._bound_connection()
         return self.engine.connect() if bound is None else _lent(bound)
 
+    @contextlib.asynccontextmanager
+    async def driver(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's asyncpg connection, for statements that each run on their
+        own (autocommit): one round trip each, without SQLAlchemy around them. A connection
+        that fails is not lent again; one that the database closed raises ConnectionError
+        (an unavailable database: 503)."""
+        async with self.connect() as connection:
+            raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield raw
+            except Exception as exc:
+                if self._bound_connection() is None:
+                    await connection.invalidate()
+                if raw.is_closed():
+                    raise ConnectionError("the database closed the connection") from exc
+                raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -10,7 +10,6 @@ import asyncio
 import math
 import time
 
-import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.principal import bearer_token_hash
@@ -113,8 +112,7 @@ class RateLimitMiddleware:
         limit = get_settings().rate_limit_per_minute
         now = time.time()
         window = math.floor(now / WINDOW_SECONDS) * WINDOW_SECONDS
-        async with get_database().connect() as connection:
-            raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        async with get_database().driver() as raw:
             row = await raw.fetchrow(ADMIT, token, window)
             if row["requests"] == 1 and int(now) % 7 == 0:  # now and then, forget old windows
                 await raw.execute(FORGET)

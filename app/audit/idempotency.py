@@ -17,7 +17,6 @@ import logging
 import random
 import time
 
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.principal import bearer_token_hash
@@ -29,6 +28,27 @@ KEPT = "48 hours"
 ABANDONED = "10 minutes"
 ABANDONED_SECONDS = 600
 log = logging.getLogger("esms.idempotency")
+
+FORGET = f"DELETE FROM idempotency_key WHERE created_at < now() - interval '{KEPT}'"
+# Claim the key; a claim left by a request that died is taken over once abandoned.
+CLAIM = f"""
+INSERT INTO idempotency_key (principal, key, request_hash, status_code, response, content_type)
+VALUES ($1, $2, $3, 0, '', '') ON CONFLICT (principal, key) DO UPDATE
+SET request_hash = EXCLUDED.request_hash, created_at = now()
+WHERE idempotency_key.status_code = 0
+  AND idempotency_key.request_hash = EXCLUDED.request_hash
+  AND idempotency_key.created_at < now() - interval '{ABANDONED}'
+RETURNING key
+"""
+STORED = (
+    "SELECT request_hash, status_code, response, content_type "
+    "FROM idempotency_key WHERE principal = $1 AND key = $2"
+)
+SETTLE = (
+    "UPDATE idempotency_key SET status_code = $1, response = $2, content_type = $3 "
+    "WHERE principal = $4 AND key = $5"
+)
+RELEASE = "DELETE FROM idempotency_key WHERE principal = $1 AND key = $2"
 
 
 def request_hash(method: str, path: str, query: str, body: bytes) -> str:
@@ -80,43 +100,14 @@ class IdempotencyMiddleware:
             "POST", scope["path"], scope.get("query_string", b"").decode(), body
         )
 
-        engine = get_database().engine
-        async with engine.begin() as connection:
+        # Each statement commits on its own: the claim is visible to a retry at once.
+        async with get_database().driver() as raw:
             if random.random() < 0.01:
-                await connection.execute(
-                    text(
-                        f"DELETE FROM idempotency_key WHERE created_at < now() - interval '{KEPT}'"
-                    )
-                )
-            claimed = (
-                await connection.execute(
-                    text(
-                        """INSERT INTO idempotency_key (principal, key, request_hash, status_code,
-                                                        response, content_type)
-                           VALUES (:p, :k, :h, 0, '', '') ON CONFLICT (principal, key) DO UPDATE
-                           SET request_hash = EXCLUDED.request_hash, created_at = now()
-                           WHERE idempotency_key.status_code = 0
-                             AND idempotency_key.request_hash = EXCLUDED.request_hash
-                             AND idempotency_key.created_at < now() - interval '"""
-                        + ABANDONED
-                        + "' RETURNING key"
-                    ),
-                    {"p": caller, "k": key, "h": fingerprint},
-                )
-            ).first()
-            stored = None
-            if claimed is None:
-                stored = (
-                    await connection.execute(
-                        text(
-                            "SELECT request_hash, status_code, response, content_type "
-                            "FROM idempotency_key WHERE principal = :p AND key = :k"
-                        ),
-                        {"p": caller, "k": key},
-                    )
-                ).first()
+                await raw.execute(FORGET)
+            claimed = await raw.fetchrow(CLAIM, caller, key, fingerprint)
+            stored = None if claimed is not None else await raw.fetchrow(STORED, caller, key)
         if stored is not None:
-            if stored.request_hash != fingerprint:
+            if stored["request_hash"] != fingerprint:
                 await send_problem(
                     send,
                     scope,
@@ -126,7 +117,7 @@ class IdempotencyMiddleware:
                     "reused",
                     [FieldError("Idempotency-Key", "reused", "use a new key for a new request")],
                 )
-            elif stored.status_code == 0:
+            elif stored["status_code"] == 0:
                 await send_problem(
                     send,
                     scope,
@@ -146,14 +137,14 @@ class IdempotencyMiddleware:
                 await send(
                     {
                         "type": "http.response.start",
-                        "status": stored.status_code,
+                        "status": stored["status_code"],
                         "headers": [
-                            (b"content-type", stored.content_type.encode()),
+                            (b"content-type", stored["content_type"].encode()),
                             (REPLAY_HEADER.lower().encode(), b"true"),
                         ],
                     }
                 )
-                await send({"type": "http.response.body", "body": bytes(stored.response)})
+                await send({"type": "http.response.body", "body": bytes(stored["response"])})
             return
 
         replayed = False
@@ -199,20 +190,11 @@ async def _write_settlement(
     caller: str, key: str, status: int, content_type: str, body: bytes
 ) -> None:
     """Store the answer for retries, or release the key after a server error."""
-    async with get_database().engine.begin() as connection:
+    async with get_database().driver() as raw:
         if status >= 500:
-            await connection.execute(
-                text("DELETE FROM idempotency_key WHERE principal = :p AND key = :k"),
-                {"p": caller, "k": key},
-            )
+            await raw.execute(RELEASE, caller, key)
         else:
-            await connection.execute(
-                text(
-                    "UPDATE idempotency_key SET status_code = :s, response = :r, "
-                    "content_type = :c WHERE principal = :p AND key = :k"
-                ),
-                {"s": status, "r": body, "c": content_type, "p": caller, "k": key},
-            )
+            await raw.execute(SETTLE, status, body, content_type, caller, key)
 
 
 # Settlements waiting for the database; kept referenced so that they are not collected.
