@@ -25,7 +25,8 @@ import pytest
 from app import migrate
 from app.access.principal import Role
 from app.access.repository import create_token
-from app.db import Database, make_engine
+from app.db import APP_ROLE, Database, as_role, make_engine
+from app.errors import database_unavailable
 from app.projects.models import Project
 from app.referential.finess import make_finess
 from app.vendors.models import Vendor
@@ -356,3 +357,27 @@ async def test_concurrent_revisions_from_many_clients_get_unique_consecutive_num
     assert {r["finess"]: (r["revision"], r["active_files_with_agenda_event"]) for r in current} == {
         finess: (32, 10 + n) for finess, n in last_sender.items()
     }
+
+
+# -- (e) a connection the database closed, used directly (rate limit, Idempotency-Key) ----
+
+
+async def test_a_connection_closed_by_the_database_answers_503_once_and_is_not_lent_again(
+    database_url,
+):
+    database = Database(make_engine(as_role(database_url, APP_ROLE), pool_size=1))
+    owner = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        async with database.driver() as raw:
+            pid = await raw.fetchval("SELECT pg_backend_pid()")
+        # the database ends it while it waits in the pool (a restart, an administrator)
+        await owner.execute("SELECT pg_terminate_backend($1, 500)", pid)  # ended: waits for it
+        with pytest.raises(ConnectionError) as failed:
+            async with database.driver() as raw:
+                await raw.fetchval("SELECT 1")
+        assert database_unavailable(failed.value)  # what the app answers 503 for
+        async with database.driver() as raw:
+            assert await raw.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await owner.close()
+        await database.dispose()
