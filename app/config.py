@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.identity.settings import OidcProvider
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -28,6 +30,15 @@ class Settings(BaseSettings):
         default=10, validation_alias="ESMS_ROLLUP_REFRESH_SECONDS"
     )
     log_level: str = Field(default="info", validation_alias="ESMS_LOG_LEVEL")
+    # OpenID Connect providers people and scripts sign in with (JSON list, see
+    # app/identity/settings.py), and whom a person without access should ask.
+    oidc_providers: list[OidcProvider] = Field(
+        default_factory=list, validation_alias="ESMS_OIDC_PROVIDERS"
+    )
+    access_contact: str = Field(
+        default="l'équipe nationale ESMS Numérique (CNSA / DNS)",
+        validation_alias="ESMS_ACCESS_CONTACT",
+    )
 
 
 @lru_cache

@@ -26,6 +26,7 @@ from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
 from app.errors import PROBLEM_JSON, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
+from app.identity.router import router as identity_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
@@ -129,6 +130,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         extracts_router,
         pilots_router,
         access_router,
+        identity_router,
         audit_router,
     ):
         app.include_router(router)

@@ -5,12 +5,14 @@ from app.audit.models import AuditEvent, IdempotencyKey
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
+from app.identity.models import AccessGrant, Person
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import DepartmentRow, Establishment, RegionRow
 from app.vendors.models import Vendor
 
 __all__ = [
+    "AccessGrant",
     "AccessToken",
     "AuditEvent",
     "Base",
@@ -21,6 +23,7 @@ __all__ = [
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",
+    "Person",
     "PilotApplication",
     "PilotEvent",
     "PilotUsage",

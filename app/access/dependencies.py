@@ -10,6 +10,8 @@ from app.access.principal import Principal, Role
 from app.access.repository import principal_for_token
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
+from app.identity.service import principal_for_jwt
+from app.identity.tokens import looks_like_jwt
 
 
 async def current_principal(request: Request, session: SessionDep) -> Principal:
@@ -17,7 +19,11 @@ async def current_principal(request: Request, session: SessionDep) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    principal = await principal_for_token(session, token.strip())
+    token = token.strip()
+    if looks_like_jwt(token):  # an access token of a configured OpenID Connect provider
+        principal = await principal_for_jwt(session, token)
+    else:
+        principal = await principal_for_token(session, token)
     if principal is None:
         raise Unauthorized("The token is unknown, expired or revoked.")
     request.state.principal = principal
