@@ -77,6 +77,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     level = get_settings().log_level
     _err(f"esms-usage: serving on http://{host}:{port} with {workers} process(es) (docs at /docs)")
+    sign_in = ": sign in with one of the demo tokens above" if demo else ""
+    _err(f"esms-usage: web console at http://{host}:{port}/console{sign_in}")
     # uvicorn re-raises SIGTERM once it has drained; make that an orderly exit so that the
     # embedded PostgreSQL is stopped behind it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

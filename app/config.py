@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default="l'équipe nationale ESMS Numérique (CNSA / DNS)",
         validation_alias="ESMS_ACCESS_CONTACT",
     )
+    # Hours a web console session lasts after sign-in.
+    console_session_hours: float = Field(
+        default=8, gt=0, validation_alias="ESMS_CONSOLE_SESSION_HOURS"
+    )
 
 
 @lru_cache

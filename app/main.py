@@ -20,6 +20,7 @@ from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.config import get_settings
+from app.console.web import install as install_console
 from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
@@ -134,6 +135,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         audit_router,
     ):
         app.include_router(router)
+    install_console(app)
 
     @app.get(
         "/health",

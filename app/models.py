@@ -2,6 +2,7 @@
 
 from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
+from app.console.models import ConsoleSession
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
@@ -16,6 +17,7 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
+    "ConsoleSession",
     "DashboardCache",
     "DepartmentRow",
     "Establishment",

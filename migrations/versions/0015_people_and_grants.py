@@ -9,7 +9,7 @@ gains the person behind a write (issuer, subject, e-mail as they were at the tim
 the API token it already recorded. Downgrading drops the three, people's grants included.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,57 @@
+"""Figures a page shows, kept until the data moves: the API's dashboard answers are kept the
+same way (`dashboard_cache`, versioned by the newest audit entry, since every write is
+audited), so a page computed once serves every visit of the same scope until then."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.principal import Principal
+from app.clock import today
+from app.dashboards import repository
+
+
+async def data_version(session: AsyncSession) -> int:
+    """The newest audit entry that is not a console sign-in or sign-out (those move no
+    figure); read backwards along the primary key, so it stops at the first one."""
+    found = await session.execute(
+        text(
+            "SELECT id FROM audit_event WHERE action NOT LIKE 'console.%' ORDER BY id DESC LIMIT 1"
+        )
+    )
+    return found.scalar_one_or_none() or 0
+
+
+def _key(principal: Principal, name: str, params: dict[str, Any]) -> str:
+    scope = f"{principal.role.value}:{principal.vendor_siren or principal.region_code or 'all'}"
+    query = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if v is not None)
+    return hashlib.sha256(f"console:{name}|{scope}|{query}".encode()).hexdigest()
+
+
+async def kept(
+    session: AsyncSession,
+    principal: Principal,
+    name: str,
+    params: dict[str, Any],
+    compute: Callable[[], Awaitable[Any]],
+) -> Any:
+    """What `compute()` returns (plain JSON values), from the cache when the data version
+    and the day are those it was computed for (overdue flags and late months follow the
+    day)."""
+    key = _key(principal, name, params)
+    version = f"{await data_version(session)}|{today()}"
+    hit = await repository.cached(session, key)
+    if hit is not None and hit.version == version:
+        return orjson.loads(hit.body)
+    started = time.perf_counter()
+    value = await compute()
+    elapsed = round((time.perf_counter() - started) * 1000)
+    await repository.store(session, key, version, "application/json", orjson.dumps(value), elapsed)
+    return value
