@@ -6,7 +6,7 @@ from app.console.models import ConsoleSession
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
-from app.identity.models import AccessGrant, Person
+from app.identity.models import AccessGrant, ConsoleSignIn, Person, SignInAttempt
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import DepartmentRow, Establishment, RegionRow
@@ -18,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "ConsoleSession",
+    "ConsoleSignIn",
     "DashboardCache",
     "DepartmentRow",
     "Establishment",
@@ -35,5 +36,6 @@ __all__ = [
     "ProjectEvent",
     "RateWindow",
     "RegionRow",
+    "SignInAttempt",
     "Vendor",
 ]

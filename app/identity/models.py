@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -72,3 +73,32 @@ class AccessGrant(Base):
     granted_by: Mapped[str] = mapped_column(Text)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_by: Mapped[str | None] = mapped_column(Text)
+
+
+class SignInAttempt(Base):
+    """A console sign-in under way, between the redirect to the provider and the return:
+    found by the hash of its `state`, used once, forgotten after ten minutes."""
+
+    __tablename__ = "sign_in_attempt"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(Text)
+    code_verifier: Mapped[str] = mapped_column(Text)
+    suite: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+
+class ConsoleSignIn(Base):
+    """The provider a console session was opened through, and its ID token (the hint the
+    provider asks for at sign-out)."""
+
+    __tablename__ = "console_sign_in"
+
+    console_session_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("console_session.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(Text)
+    id_token: Mapped[str] = mapped_column(Text)

@@ -122,6 +122,9 @@ async def verify(
         ) from exc
     except ClaimError as exc:
         raise _claim_refusal(exc, expected_audience) from exc
+    if nonce is None and ("nonce" in token.claims or token.claims.get("typ") == "ID"):
+        # An ID token is for the sign-in that asked for it, not a key to the API.
+        raise TokenRefused("id_token", "An ID token is not an access token; it is refused.")
     return VerifiedToken(provider, token.claims)
 
 

@@ -6,7 +6,10 @@ subject that provider gives it, with the e-mail shown to the national team. `acc
 gives a person a role bound like an API token; at most one grant is in force per person
 (partial unique index), and a withdrawn grant stays with who withdrew it. `audit_event`
 gains the person behind a write (issuer, subject, e-mail as they were at the time), beside
-the API token it already recorded. Downgrading drops the three, people's grants included.
+the API token it already recorded. `sign_in_attempt` keeps a console sign-in under way
+(nonce, PKCE verifier) under the hash of its state; `console_sign_in` the provider and ID
+token of a console session opened through it, for the sign-out there. Downgrading drops
+them all, people's grants included.
 
 Revision ID: 0015
 Revises: 0014
@@ -83,6 +86,32 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("withdrawn_at IS NULL"),
     )
+    op.create_table(
+        "sign_in_attempt",
+        sa.Column("state_hash", sa.String(length=64), nullable=False),
+        sa.Column("provider", sa.Text(), nullable=False),
+        sa.Column("nonce", sa.Text(), nullable=False),
+        sa.Column("code_verifier", sa.Text(), nullable=False),
+        sa.Column("suite", sa.Text(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("state_hash", name="pk_sign_in_attempt"),
+    )
+    op.create_index("ix_sign_in_attempt_created_at", "sign_in_attempt", ["created_at"])
+    op.create_table(
+        "console_sign_in",
+        sa.Column("console_session_id", sa.BigInteger(), nullable=False),
+        sa.Column("provider", sa.Text(), nullable=False),
+        sa.Column("id_token", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["console_session_id"],
+            ["console_session.id"],
+            name="fk_console_sign_in_console_session_id_console_session",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("console_session_id", name="pk_console_sign_in"),
+    )
     op.execute(
         "ALTER TABLE audit_event ADD COLUMN person_id integer, ADD COLUMN person_issuer text, "
         "ADD COLUMN person_subject text, ADD COLUMN person_email text"
@@ -94,5 +123,7 @@ def downgrade() -> None:
         "ALTER TABLE audit_event DROP COLUMN person_id, DROP COLUMN person_issuer, "
         "DROP COLUMN person_subject, DROP COLUMN person_email"
     )
+    op.drop_table("console_sign_in")
+    op.drop_table("sign_in_attempt")
     op.drop_table("access_grant")
     op.drop_table("person")

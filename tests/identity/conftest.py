@@ -96,7 +96,9 @@ class Service:
     redirect_uri: str
 
 
-SERVICE_REDIRECT = "http://127.0.0.1:8765/console/auth/callback"
+# Where the console is reached in the tests that drive it through httpx (ESMS_PUBLIC_URL).
+PUBLIC_URL = "http://127.0.0.1:8765"
+SERVICE_REDIRECT = f"{PUBLIC_URL}/console/connexion/oidc-retour"
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +122,9 @@ def provider_settings(provider: Provider, service: Service, **extra: Any) -> dic
 @pytest.fixture(scope="session")
 def trusted_provider(oidc_provider: Provider, service_client: Service) -> Iterator[Provider]:
     """The service trusts the test provider (ESMS_OIDC_PROVIDERS), for the tests that ask."""
-    saved = {
-        k: os.environ.get(k) for k in ("ESMS_OIDC_PROVIDERS", "ESMS_OIDC_TEST_IDP_CLIENT_SECRET")
-    }
+    names = ("ESMS_OIDC_PROVIDERS", "ESMS_OIDC_TEST_IDP_CLIENT_SECRET", "ESMS_PUBLIC_URL")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ["ESMS_PUBLIC_URL"] = PUBLIC_URL
     os.environ["ESMS_OIDC_PROVIDERS"] = json.dumps(
         [provider_settings(oidc_provider, service_client)]
     )

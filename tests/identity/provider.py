@@ -59,7 +59,7 @@ class AccessTokens(JWTBearerTokenGenerator):
 
 
 def build_app() -> flask.Flask:
-    app = flask.Flask("test-provider")
+    app = flask.Flask("oidc_provider_mock")  # its templates (the sign-in form) are there
     oidc_provider_mock.init_app(app, require_client_registration=True, require_nonce=True)
     app.secret_key = secrets.token_bytes(16)
     challenges: dict[str, tuple[str, str]] = {}
