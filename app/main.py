@@ -27,6 +27,7 @@ from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
 from app.errors import PROBLEM_JSON, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
+from app.identity.console import access_router as identity_access_router
 from app.identity.console import router as identity_console_router
 from app.identity.router import router as identity_router
 from app.indicators.router import router as indicators_router
@@ -138,6 +139,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         app.include_router(router)
     install_console(app)
     app.include_router(identity_console_router)  # console sign-in by OpenID Connect
+    app.include_router(identity_access_router)  # people and their grants
 
     @app.get(
         "/health",

@@ -20,23 +20,26 @@ from typing import Annotated, Any
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
 from authlib.deprecate import AuthlibDeprecationWarning
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.principal import Role
 from app.clock import now
 from app.config import get_settings
 from app.console import sessions
 from app.console.sessions import ConsoleUser
 from app.console.web import PageRoute, render, templates
 from app.db import SessionDep
-from app.errors import DomainError, Unauthorized
+from app.errors import DomainError, FieldError, Invalid, NotFound, Unauthorized
 from app.identity import repository, service
 from app.identity.models import ConsoleSignIn, SignInAttempt
 from app.identity.providers import HTTP_TIMEOUT, directory
 from app.identity.settings import OidcProvider
 from app.identity.tokens import verify
+from app.schemas import RowId
+from app.vendors.models import Vendor
 
 with warnings.catch_warnings():
     # Authlib 1.9 announces a move to httpx2 for this integration; httpx is what we ship.
@@ -282,9 +285,26 @@ async def _person_principal(db: AsyncSession, row) -> Any:
 sessions.register_resolver(KIND, _person_principal)
 
 
-async def sign_out_target(db: AsyncSession, user: ConsoleUser, request: Request) -> str | None:
-    """Where to send a person after sign-out here: the provider's end_session_endpoint (with
-    the ID token as hint and the sign-in page as the way back), when it offers one."""
+async def sign_out_elsewhere(
+    db: AsyncSession, user: ConsoleUser, request: Request
+) -> Response | None:
+    """After sign-out here, the page that sends a person signed in through a provider to its
+    end_session_endpoint (with the ID token as hint and the sign-in page as the way back),
+    when it offers one; None otherwise.
+
+    A page, not a redirect: the console's Content-Security-Policy (form-action 'self') keeps
+    the sign-out form's answer from redirecting to another origin."""
+    target = await _end_session_url(db, user, request)
+    if target is None:
+        return None
+    provider = directory().by_name(target[0])
+    label = provider.label if provider else target[0]
+    return render(request, "signed_out.html", target=target[1], provider=label)
+
+
+async def _end_session_url(
+    db: AsyncSession, user: ConsoleUser, request: Request
+) -> tuple[str, str] | None:
     signed = (
         await db.execute(
             select(ConsoleSignIn).where(ConsoleSignIn.console_session_id == user.session_id)
@@ -299,7 +319,7 @@ async def sign_out_target(db: AsyncSession, user: ConsoleUser, request: Request)
         return None
     if not endpoint:
         return None
-    return add_params_to_uri(
+    return provider.name, add_params_to_uri(
         endpoint,
         [
             ("id_token_hint", signed.id_token),
@@ -307,3 +327,89 @@ async def sign_out_target(db: AsyncSession, user: ConsoleUser, request: Request)
             ("client_id", provider.client_id),
         ],
     )
+
+
+# The access page: people and their grants, for the national team and the ARS ----------------
+
+access_router = APIRouter(prefix="/console/acces", route_class=PageRoute, include_in_schema=False)
+GRANTABLE = {
+    Role.NATIONAL: ("ars", "grades", "vendor", "national"),
+    Role.ARS: ("ars", "grades"),
+}
+
+
+def _managers(user: ConsoleUser) -> None:
+    if user.principal.role not in GRANTABLE:
+        raise NotFound("Not a page of this role.")
+
+
+@access_router.get("")
+async def people_page(
+    request: Request,
+    session: SessionDep,
+    user: sessions.ConsoleUserDep,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> Response:
+    """Who may use the service: the national team sees everyone, an ARS its region and the
+    people waiting for access (the same rules as GET /api/v1/people)."""
+    _managers(user)
+    rows, total = await repository.list_people(
+        session, user.principal, email=email or None, limit=200, offset=0
+    )
+    vendors = (await session.execute(select(Vendor.siren, Vendor.name).order_by(Vendor.name))).all()
+    return render(
+        request,
+        "people.html",
+        user,
+        rows=rows,
+        total=total,
+        email=email or "",
+        grantable=GRANTABLE[user.principal.role],
+        vendors=vendors,
+    )
+
+
+@access_router.post("/{person_id}/droits")
+async def grant_from_console(
+    person_id: RowId,
+    request: Request,
+    session: SessionDep,
+    user: sessions.ConsoleUserDep,
+    role: Annotated[str, Form(max_length=16)] = "",
+    region: Annotated[str, Form(max_length=2)] = "",
+    vendor: Annotated[str, Form(max_length=9)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    sessions.check_csrf(user, csrf)
+    _managers(user)
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise Invalid(
+            "Choose a role.", [FieldError("role", "required", "choisissez un rôle")]
+        ) from None
+    await service.give_grant(
+        session,
+        user.principal,
+        person_id,
+        chosen,
+        vendor_siren=vendor or None if chosen is Role.VENDOR else None,
+        region_code=region or None if chosen in (Role.ARS, Role.GRADES) else None,
+        request=request,
+    )
+    return RedirectResponse("/console/acces", status_code=303)
+
+
+@access_router.post("/{person_id}/droits/{grant_id}/retrait")
+async def withdraw_from_console(
+    person_id: RowId,
+    grant_id: RowId,
+    request: Request,
+    session: SessionDep,
+    user: sessions.ConsoleUserDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    sessions.check_csrf(user, csrf)
+    _managers(user)
+    await service.withdraw(session, user.principal, person_id, grant_id, request)
+    return RedirectResponse("/console/acces", status_code=303)
