@@ -47,9 +47,10 @@ class OidcProvider(BaseModel):
             value = os.environ.get(variable)
             if value is not None:
                 self.client_secret = SecretStr(value)
-        if self.client_secret is not None and (
-            self.client_secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
-        ):
+        secret = (
+            self.client_secret.get_secret_value().strip().lower() if self.client_secret else None
+        )
+        if secret is not None and (secret in PLACEHOLDER_SECRETS or secret.startswith("replace")):
             raise ValueError(f"the client secret of provider {self.name!r} is a placeholder")
         return self
 
