@@ -94,6 +94,8 @@ def _forged(kind: str, provider: Provider, audience: str) -> str:
         return jwt.encode(
             {"alg": "HS256"}, claims_for(provider, audience), OctKey.import_key("0" * 32)
         )
+    if kind == "id_token":  # the ID token of a console sign-in, tried on the API
+        return provider.sign(claims_for(provider, audience, nonce="n-0S6_WzA2Mj"))
     if kind == "no_expiry":
         return provider.sign(claims_for(provider, audience, exp=None))
     raise AssertionError(kind)
@@ -110,6 +112,7 @@ def _forged(kind: str, provider: Provider, audience: str) -> str:
         ("wrong_issuer", "issuer", "not a provider this service trusts"),
         ("shared_secret", "algorithm", "HS256"),
         ("no_expiry", "claims", "no expiry"),
+        ("id_token", "id_token", "not an access token"),
     ],
 )
 async def test_a_forged_token_is_refused_saying_which_check_failed(
