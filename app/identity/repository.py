@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal, Role
+from app.audit.models import AuditEvent
 from app.clock import now
 from app.identity.models import AccessGrant, Person
 
@@ -158,3 +161,28 @@ async def withdraw_grant(session: AsyncSession, grant_id: int, withdrawn_by: str
         .returning(AccessGrant.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+# The audit actions that write a revision of a measurement (batch import, withdrawal).
+REVISION_WRITES = ("extracts.import", "extracts.withdraw")
+
+
+async def revision_senders(
+    session: AsyncSession, sent: list[tuple[str | None, datetime]]
+) -> dict[tuple[str, datetime], AuditEvent]:
+    """The audit entries of the writes that sent these revisions, when a person (not an API
+    token) sent them: (request id, received at) -> entry. A revision and the audit entry of
+    its write share the request id and the transaction's timestamp (both `now()`), so a
+    request id that two callers happened to choose alike cannot mix them up."""
+    ids = {request_id for request_id, _ in sent if request_id}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(AuditEvent).where(
+            AuditEvent.request_id.in_(ids),
+            AuditEvent.action.in_(REVISION_WRITES),
+            AuditEvent.person_issuer.is_not(None),
+        )
+    )
+    found = {(e.request_id, e.at): e for e in rows.scalars() if e.request_id}
+    return {key: found[key] for key in sent if key in found}  # type: ignore[index]
