@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -31,10 +32,11 @@ def _err(message: str) -> None:
 
 
 async def _with_database(work):
-    """Run `work(database)` on a migrated database, then close it."""
+    """Run `work(database)` on a migrated database, as its owner (the operator's commands),
+    then close it."""
     from app import migrate
 
-    url = resolve_database_url()
+    url = resolve_database_url(owner=True)
     await migrate.upgrade(url)
     database = Database(make_engine(url, pool_size=2))
     try:
@@ -66,9 +68,9 @@ def serve(
     from app import migrate
     from app.observability.logs import configure
 
-    url = resolve_database_url()
     if migrate_first:
-        asyncio.run(migrate.upgrade(url))
+        asyncio.run(migrate.upgrade(resolve_database_url(owner=True)))
+    resolve_database_url()  # the embedded server is started once, before the workers
     if demo:
         _run_demo(small=True)
     metrics_dir = None
@@ -92,6 +94,7 @@ def serve(
             log_config=configure(level),
             log_level=level,
             access_log=False,
+            server_header=False,  # say nothing of the server and its version
             timeout_graceful_shutdown=10,
         )
     finally:
@@ -105,7 +108,7 @@ def db_upgrade() -> None:
     """Bring the schema to the latest migration (safe when run by two processes at once)."""
     from app import migrate
 
-    asyncio.run(migrate.upgrade(resolve_database_url()))
+    asyncio.run(migrate.upgrade(resolve_database_url(owner=True)))
     _err("esms-usage: schema at head")
 
 
@@ -187,7 +190,6 @@ def person_grant(
                     kind="client" if client else "person",
                     email=email,
                     name=None,
-                    request=None,
                 )
                 grant = await service.give_grant(
                     session,
@@ -196,7 +198,6 @@ def person_grant(
                     parsed_role,
                     vendor_siren=vendor,
                     region_code=region,
-                    request=None,
                 )
             except DomainError as exc:
                 details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
@@ -290,7 +291,19 @@ def openapi(
     _err(f"esms-usage: wrote {out}")
 
 
+def quiet_dependencies() -> None:
+    """Each command prints only what it is for: the warnings of dependencies (platformdirs'
+    RuntimeDirWarning when XDG_RUNTIME_DIR is unset, deprecations...) are not for its user,
+    nor for its server processes. An operator's -W or PYTHONWARNINGS still decides."""
+    if sys.warnoptions or os.environ.get("PYTHONWARNINGS"):
+        return
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"app(\.|$)")  # ours still show
+    os.environ["PYTHONWARNINGS"] = "ignore"  # the workers of `serve --workers N`
+
+
 def main() -> None:
+    quiet_dependencies()
     try:
         cli()
     except KeyboardInterrupt:

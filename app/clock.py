@@ -77,7 +77,7 @@ class Month:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Month:
             return NotImplemented
-        return self.index == other.index  # type: ignore[attr-defined]
+        return self.index == other.index
 
     def __hash__(self) -> int:
         return hash(self.index)

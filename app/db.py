@@ -7,13 +7,14 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends
 from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -127,21 +128,34 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def resolve_database_url(settings: Settings | None = None) -> str:
-    """DATABASE_URL when set, otherwise the embedded server in ESMS_DATA_DIR.
+# The role the service connects as (migration 0011): it reads and writes data, and cannot
+# change the schema nor rewrite the audit trail. Migrations run as the schema's owner.
+APP_ROLE = "esms_app"
 
-    The resolved URL is exported so that child processes (workers, migrations)
-    reach the same database without starting another server.
+
+def as_role(url: str, role: str) -> str:
+    """`url` with `role` as its user (the embedded server trusts its local connections)."""
+    return make_url(url).set(username=role).render_as_string(hide_password=False)
+
+
+def resolve_database_url(settings: Settings | None = None, *, owner: bool = False) -> str:
+    """DATABASE_URL when set, as whichever role it names: the owner for `db upgrade`, the
+    application role for `serve --no-migrate`. Otherwise the embedded server in
+    ESMS_DATA_DIR: as its owner with `owner` (migrations, the operator's commands), as the
+    application role for the service.
+
+    The server's URL is exported so that child processes (workers, migrations) reach the
+    same database without starting another server.
     """
     settings = settings or get_settings()
-    url = async_url(settings.database_url) if settings.database_url else None
-    if url is None:
-        # A worker process of `serve --workers N` joins the server its parent started.
-        url = os.environ.get("ESMS_RESOLVED_DATABASE_URL")
-    if url is None:
-        url = start_embedded_postgres(settings.data_dir)
+    if settings.database_url:
+        url = async_url(settings.database_url)
+        os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
+        return url
+    # A worker process of `serve --workers N` joins the server its parent started.
+    url = os.environ.get("ESMS_RESOLVED_DATABASE_URL") or start_embedded_postgres(settings.data_dir)
     os.environ["ESMS_RESOLVED_DATABASE_URL"] = url
-    return url
+    return url if owner else as_role(url, APP_ROLE)
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -216,14 +230,14 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     first so that raw statements never run outside the request's transaction.
     """
     connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
         await connection.execute(text("SELECT 1"))
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 async def copy_records(
-    raw: asyncpg.Connection, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str]
+    raw: asyncpg.Connection, table: str, records: Iterable[Sequence[Any]], columns: Sequence[str]
 ) -> None:
     """COPY `records` into `table`, failing at once if the connection is lost meanwhile.
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import COMMAND_LINE, Role
 from app.access.repository import create_token
@@ -95,7 +97,9 @@ def _profile(rng: random.Random, months: int, category: str | None) -> _Profile:
     )
 
 
-def _counts(rng: random.Random, profile: _Profile, step: int, window: int) -> tuple[int, ...]:
+def _counts(
+    rng: random.Random, profile: _Profile, step: int, window: int
+) -> tuple[int | None, ...]:
     ramp = min(1.0, 0.3 + 0.7 * step / profile.maturity)
     accompanied = max(1, int(profile.accompanied * rng.uniform(0.97, 1.03)) + (window - 1) * 2)
     eligible = max(1, int(accompanied * rng.uniform(0.9, 1.0)))
@@ -263,7 +267,7 @@ async def load_demo(
             str(seed),
             detail={"projects": len(ids), "measurements": written},
         )
-        national = await create_token(session, Role.NATIONAL, name="démo national")
+        national_token = await create_token(session, Role.NATIONAL, name="démo national")
         ars = await create_token(session, Role.ARS, region_code="11", name="démo ARS IDF")
         grades = await create_token(session, Role.GRADES, region_code="11", name="démo GRADeS IDF")
         vendor_token = await create_token(
@@ -275,7 +279,7 @@ async def load_demo(
             f"esms-usage: demo loaded: {report.created} establishments, {len(ids)} projects, "
             f"{written} monthly measurements over {size.months} months, "
             f"{decided} balance decisions",
-            f"  national token: {national[0]}",
+            f"  national token: {national_token[0]}",
             f"  ARS Île-de-France token: {ars[0]}",
             f"  GRADeS Île-de-France token: {grades[0]}",
             f"  vendor {VENDOR_NAMES[0]} ({vendors[0]}) token: {vendor_token[0]}",
@@ -283,7 +287,9 @@ async def load_demo(
     )
 
 
-def _events(rng: random.Random, ids: list[int], projects: list[dict[str, Any]]) -> list[dict]:
+def _events(
+    rng: random.Random, ids: Sequence[int], projects: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     events = []
     for pid, project in zip(ids, projects, strict=True):
         submitted = project["submitted_on"]
@@ -317,7 +323,7 @@ def _events(rng: random.Random, ids: list[int], projects: list[dict[str, Any]]) 
     return events
 
 
-async def _decide_balances(session, rng: random.Random, ids: list[int]) -> int:
+async def _decide_balances(session: AsyncSession, rng: random.Random, ids: Sequence[int]) -> int:
     """Half of the projects that qualify get their balance decided (and most of them paid)."""
     from app.projects.payments import standings
     from app.projects.repository import lock_latest_measurements

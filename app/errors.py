@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.fields import FieldError
 
@@ -109,7 +110,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 async def send_problem(
     send: Any,
-    scope: dict,
+    scope: Scope,
     status: int,
     title: str,
     detail: str,
@@ -133,7 +134,11 @@ async def send_problem(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), *(headers or [])],
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -210,11 +215,43 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("database error", exc_info=exc)
         return problem(request, 500, "Internal error", "Unexpected database error.", "internal")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Also what the middlewares raise (rate limit, Idempotency-Key: they use the database
-        # before any route runs), where the handlers above do not reach.
-        if database_unavailable(exc):
-            return await _database_down(request, exc)
-        log.exception("unhandled error", exc_info=exc)
-        return problem(request, 500, "Internal error", "Unexpected error.", "internal")
+
+class UnexpectedErrorMiddleware:
+    """Answer an exception that no handler took with one problem+json (500, or 503 when the
+    database is gone) instead of letting it reach the server, which would log "Exception in
+    ASGI application" and close the client's connection. Also what the middlewares raise
+    (rate limit, Idempotency-Key: they use the database before any route runs)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:  # the answer is under way: nothing else can be said
+                raise
+            if database_unavailable(exc):
+                log.warning("database unavailable: %s", exc)
+                await send_problem(
+                    send,
+                    scope,
+                    503,
+                    "Service unavailable",
+                    "The database cannot be reached; nothing was stored. Retry later.",
+                    "unavailable",
+                    headers=[(b"retry-after", b"5")],
+                )
+                return
+            log.exception("unhandled error", exc_info=exc)
+            await send_problem(send, scope, 500, "Internal error", "Unexpected error.", "internal")

@@ -15,17 +15,21 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import migrate
+from app.access.dependencies import api_routes, role_requirement
 from app.access.limits import BodyLimitMiddleware, RateLimitMiddleware
+from app.access.principal import Role
 from app.access.router import router as access_router
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
+from app.batches import batch_schemas
 from app.config import get_settings
 from app.console.web import install as install_console
 from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
 from app.db import Database, get_database, make_engine, resolve_database_url, set_database
-from app.errors import PROBLEM_JSON, install_error_handlers, problem
+from app.docs import SecurityHeadersMiddleware, install_docs
+from app.errors import PROBLEM_JSON, UnexpectedErrorMiddleware, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
 from app.identity.console import access_router as identity_access_router
 from app.identity.console import router as identity_console_router
@@ -37,6 +41,7 @@ from app.pilots.router import router as pilots_router
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential.router import router as referential_router
+from app.request_context import REQUEST_ID as REQUEST_ID_VAR
 from app.vendors.router import router as vendors_router
 
 REQUEST_ID = "X-Request-ID"
@@ -65,6 +70,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming[:100] if incoming else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = REQUEST_ID_VAR.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -73,7 +79,10 @@ class RequestIdMiddleware:
                 )
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID_VAR.reset(token)
 
 
 YOUNG_COLLECTION_THRESHOLD = 20_000
@@ -114,13 +123,19 @@ def create_app(database: Database | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
-    # Outermost last: request id, access log, size and time limits, rate limit, idempotency.
+    # Outermost last: request id, security headers, access log, unexpected errors, size and
+    # time limits, rate limit, idempotency.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         vendors_router,
@@ -235,6 +250,7 @@ _WITH_BODY = {
     "413": _problem_answer("The body is too large."),
     "422": _problem_answer("The request does not match the schema."),
 }
+_FORBIDDEN = {"403": _problem_answer("The caller's role may not call this operation.")}
 _POST = {"409": _problem_answer("A request with this Idempotency-Key is still running.")}
 
 
@@ -243,6 +259,12 @@ def declare_shared_answers(app: FastAPI) -> None:
     contract lists every status an operation can give; FastAPI's own 422 (a JSON shape this
     app never sends) becomes the problem+json it does send."""
     generate = app.openapi
+    restricted = {
+        (method.lower(), route.path)
+        for route in api_routes(app.routes)
+        if (requirement := role_requirement(route)) and set(requirement.roles) != set(Role)
+        for method in route.methods or ()
+    }
 
     def openapi() -> dict[str, Any]:
         schema = generate()
@@ -261,10 +283,14 @@ def declare_shared_answers(app: FastAPI) -> None:
                     shared |= _WITH_BODY
                 if method == "post":
                     shared |= _POST
+                if (method, path) in restricted:
+                    shared |= _FORBIDDEN
                 for status, answer in shared.items():
                     answers.setdefault(status, answer)
                 operation["responses"] = dict(sorted(answers.items()))
-        components = schema.get("components", {}).get("schemas", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model_schema in batch_schemas().items():
+            components.setdefault(name, model_schema)
         if "HTTPValidationError" in components and "HTTPValidationError" not in str(
             schema["paths"]
         ):

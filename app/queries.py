@@ -1,4 +1,4 @@
-"""Query parameters shared by the read endpoints: month ranges written YYYY-MM."""
+"""Query parameters shared by the read endpoints: month ranges written YYYY-MM, a region."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ FromQuery = Annotated[
     str | None, Query(alias="from", pattern=MONTH_PATTERN, description="first month, YYYY-MM")
 ]
 ToQuery = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="last month, YYYY-MM")]
+RegionQuery = Annotated[
+    str | None, Query(max_length=2, description="INSEE region code; default: the caller's")
+]
 
 
 def month_bounds(from_: str | None, to: str | None) -> tuple[Month | None, Month | None]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
 
 # Money travels as an exact decimal string ("336000.00"), never as a float.
 Money = Annotated[
@@ -23,6 +24,18 @@ DisplayNumber = Annotated[
         when_used="json",
     ),
 ]
+
+
+def _written_as_text(value: Any) -> Any:
+    """Dates travel as ISO text: a number would otherwise be read as seconds since 1970."""
+    if isinstance(value, int | float):
+        raise ValueError("write it as text: YYYY-MM-DD (a date-time: YYYY-MM-DDTHH:MM:SS)")
+    return value
+
+
+# A date (YYYY-MM-DD) or a date-time sent by a caller: as ISO text, never as a number.
+Day = Annotated[date, BeforeValidator(_written_as_text)]
+Instant = Annotated[datetime, BeforeValidator(_written_as_text)]
 # Ids are PostgreSQL integers: one outside 1..2**31-1 names nothing and is refused (422).
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 T = TypeVar("T")

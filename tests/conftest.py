@@ -15,7 +15,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import migrate
-from app.db import Database, make_engine, set_database, start_embedded_postgres
+from app.db import (
+    APP_ROLE,
+    Database,
+    as_role,
+    make_engine,
+    set_database,
+    start_embedded_postgres,
+)
 from app.main import create_app
 from tests.factories import Factory
 
@@ -54,7 +61,8 @@ async def _create_database(server_url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(pg_server: str) -> str:
-    """A database whose schema is built by the migrations, as in production."""
+    """A database whose schema is built by the migrations, run as its owner, as in
+    production; its owner's URL."""
     url = await _create_database(pg_server, "esms_test")
     await migrate.upgrade(url)
     return url
@@ -62,7 +70,16 @@ async def database_url(pg_server: str) -> str:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str):
-    engine = make_engine(database_url, pool_size=5)
+    """The service's engine: it connects as the application role, as in production."""
+    engine = make_engine(as_role(database_url, APP_ROLE), pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(database_url: str):
+    """The schema owner's engine, for what only the owner may do."""
+    engine = make_engine(database_url, pool_size=1)
     yield engine
     await engine.dispose()
 
@@ -109,3 +126,9 @@ async def factory(session: AsyncSession, client: httpx.AsyncClient) -> Factory:
 
 
 os.environ.setdefault("ESMS_LOG_LEVEL", "warning")
+
+
+def app_url(url: str) -> str:
+    """The plain postgresql:// URL (DATABASE_URL) by which a server process reaches the
+    database of `url`: as the application role, as in production."""
+    return as_role(url, APP_ROLE).replace("postgresql+asyncpg://", "postgresql://")

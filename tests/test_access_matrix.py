@@ -5,6 +5,10 @@ Outside its scope a caller gets 404, as if the object did not exist; a write its
 never do gets 403 (404 when the object itself is out of scope); a batch row outside the
 sender's scope is refused in the import summary. The operations come from the app's OpenAPI,
 so a new endpoint fails here until it is given its line in MATRIX.
+
+What a role may call is declared on the route and checked before the body is read: a role
+that may never call an operation gets its 403 (and a permitted role its 404 for an object
+outside its scope) whatever it sends, even a body that is not JSON or not of the schema.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.access.dependencies import AuthorisedRoute, api_routes, role_requirement
 from app.access.principal import Role
 from app.access.repository import create_token
 from app.db import Database, set_database
@@ -164,9 +169,9 @@ MATRIX: dict[str, Line] = {
     "GET /api/v1/projects/{project_id}": READ,
     "GET /api/v1/projects/{project_id}/compliance": READ,
     "POST /api/v1/projects/{project_id}/events": Line(
-        vendor=(403, 404),
+        vendor=(403, 403),
         ars=(201, 404),
-        grades=(403, 404),
+        grades=(403, 403),
         national=(201, 201),
         request=body(lambda s: {"type": "notified", "date": "2023-06-01"}),
     ),
@@ -475,3 +480,71 @@ async def test_every_api_operation_wants_a_token(operation, world, client, in_sa
     method, path = operation.split(" ", 1)
     response = await client.request(method, path.format(**world.own.path_values()))
     assert response.status_code == 401, response.text
+
+
+# Bodies a permitted caller would get 400 or 422 for: unreadable, or not of the schema.
+INVALID_BODIES = {
+    "malformed": ({"content": b'{"broken', "headers": {"content-type": "application/json"}}, 400),
+    "not of the schema": ({"json": {"unexpected": [1, 2, 3]}}, 422),
+}
+
+
+def invalid_body_cases() -> list[Any]:
+    found = []
+    for operation in OPERATIONS:
+        line = MATRIX.get(operation)
+        if line is None or not operation.startswith(("POST /api/", "DELETE /api/")):
+            continue
+        if operation.startswith("DELETE"):
+            continue  # no body
+        sides = (OWN, FOREIGN) if line.scoped else (ANY,)
+        for role in ROLES:
+            for side in sides:
+                for name in INVALID_BODIES:
+                    found.append(
+                        pytest.param(
+                            operation, role, side, name, id=f"{operation} {role} {side} {name}"
+                        )
+                    )
+    return found
+
+
+@pytest.mark.parametrize(("operation", "role", "side", "body"), invalid_body_cases())
+async def test_the_role_and_the_scope_are_checked_before_the_body(
+    operation, role, side, body, world, client, in_savepoint
+):
+    """A refusal by role (403) or scope (404) comes first; otherwise the body's own fault."""
+    line = MATRIX[operation]
+    method, path = operation.split(" ", 1)
+    target = world.side(side)
+    request, fault = INVALID_BODIES[body]
+    headers = {**world.headers[role], **request.get("headers", {})}
+    sent = {k: v for k, v in request.items() if k != "headers"}
+    response = await client.request(
+        method, path.format(**target.path_values()), headers=headers, **sent
+    )
+    outcomes = {line.expected(role, own_or_foreign) for own_or_foreign in (OWN, FOREIGN)}
+    if outcomes == {403}:  # the role may never call it
+        wanted = 403
+    elif "{" in path and line.expected(role, side) == 404:  # the path's object is not its
+        wanted = 404
+    else:  # a refusal that depends on what the body says comes after the body is read
+        wanted = fault
+    context = f"{operation} as {role} on {side} object, {body} body: {response.text}"
+    assert response.status_code == wanted, context
+    assert response.headers["content-type"] == "application/problem+json", context
+
+
+def test_every_api_operation_declares_who_may_call_it():
+    """The roles are declared on the route (`requires`), and its route class checks them
+    before the body is read."""
+    undeclared = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in api_routes(APP.routes)
+        if route.path.startswith("/api/")
+        and (role_requirement(route) is None or not isinstance(route, AuthorisedRoute))
+    ]
+    assert undeclared == [], (
+        "give these routes dependencies=[requires(...)] and their router "
+        "route_class=AuthorisedRoute"
+    )

@@ -87,3 +87,22 @@ async def test_finess_synth_writes_the_same_format(cli_database, tmp_path):
     assert sum(1 for line in lines if line.startswith("structureet;")) == 300
     imported = run(cli_database, "finess", "import", str(out))
     assert "300 created" in imported.stderr and "0 refused" in imported.stderr
+
+
+def test_a_command_prints_only_what_it_is_for(tmp_path):
+    """On the embedded server, with XDG_RUNTIME_DIR unset (a container, a cron job): no
+    dependency's warning, only the token on stdout and nothing on stderr."""
+    unset = ("XDG_RUNTIME_DIR", "DATABASE_URL", "ESMS_RESOLVED_DATABASE_URL", "PYTHONWARNINGS")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env |= {"ESMS_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [CLI, "token", "create", "--role", "national"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("esms_") and result.stdout.count("\n") == 1

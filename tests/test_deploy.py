@@ -18,7 +18,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from app.db import SETTINGS
+from app.db import APP_ROLE, SETTINGS
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,18 +271,36 @@ def test_compose_runs_a_postgresql_with_a_volume_and_a_healthcheck():
         assert url.startswith("postgresql://") and "@postgres:5432/" in url, name
 
 
-def test_workloads_read_database_url_from_the_cnpg_app_secret():
+def test_the_migrations_run_as_the_owner_and_the_api_as_the_application_role():
+    """Two CloudNativePG secrets: the owner's, generated (the migration Job), and the
+    application role's, a managed role of the cluster (the API)."""
     cluster = one("Cluster")
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     assert cluster["spec"]["instances"] >= 3
     assert cluster["spec"]["storage"]["size"]
-    secret = f"{cluster['metadata']['name']}-app"
-    for kind in ("Deployment", "Job"):
+    owner = f"{cluster['metadata']['name']}-app"
+    (role,) = cluster["spec"]["managed"]["roles"]
+    assert (role["name"], role["login"], role["superuser"]) == (APP_ROLE, True, False)
+    service = role["passwordSecret"]["name"]
+    for kind, secret in (("Job", owner), ("Deployment", service)):
         env = {e["name"]: e for e in container(one(kind))["env"]}
         ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert (ref["name"], ref["key"]) == (secret, "uri"), kind
-    template = manifests()[("Secret", secret)]
-    assert "REPLACE" in template["stringData"]["uri"]
+    for secret in (owner, service):
+        template = manifests()[("Secret", secret)]
+        assert "REPLACE" in template["stringData"]["uri"]
+    template = manifests()[("Secret", service)]
+    assert template["type"] == "kubernetes.io/basic-auth"
+    assert template["stringData"]["username"] == APP_ROLE
+    assert template["stringData"]["uri"].startswith(f"postgresql://{APP_ROLE}:")
+
+
+def test_compose_migrates_as_the_owner_and_serves_as_the_application_role():
+    services = compose()["services"]
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgresql://esms:")
+    assert services["api"]["environment"]["DATABASE_URL"].startswith(f"postgresql://{APP_ROLE}:")
+    script = services["postgres"]["volumes"][1].split(":")[0]
+    assert f"CREATE ROLE {APP_ROLE} LOGIN" in (DEPLOY / script).read_text()
 
 
 def embedded_settings() -> dict[str, str]:

@@ -108,23 +108,46 @@ async def stored(url: str, numbers: list[str]) -> tuple[int, int]:
     return measurements, sent
 
 
-async def batch_is_being_written(url: str) -> None:
-    """Return as soon as a server's transaction is writing the batch (not yet committed)."""
-    conn = await asyncpg.connect(url)
-    deadline = time.monotonic() + 30
-    try:
+class HeldWrites:
+    """Writes to `measurement` held back by a lock in a transaction of the test's own, so
+    that a batch is caught in the middle of its transaction for sure, however fast or busy
+    the machine: the batch reads, stages its rows, then waits for the lock, and the test
+    waits for that fact (the server's backend waiting on a lock), not for a delay."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> HeldWrites:
+        self.conn = await asyncpg.connect(self.url)
+        await self.conn.execute("BEGIN; LOCK TABLE measurement IN SHARE MODE")
+        return self
+
+    async def batch_waits(self) -> None:
+        """Return once a server's transaction waits for the lock, in the middle of a batch."""
+        assert self.conn is not None
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            writing = await conn.fetchval(
+            waiting = await self.conn.fetchval(
                 """SELECT count(*) FROM pg_stat_activity
-                   WHERE application_name = 'esms-usage' AND backend_xid IS NOT NULL
-                     AND (query ILIKE '%extract_staging%' OR query ILIKE '%measurement%')"""
+                   WHERE application_name = 'esms-usage' AND wait_event_type = 'Lock'"""
             )
-            if writing:
+            if waiting:
                 return
-            await asyncio.sleep(0.005)
-    finally:
-        await conn.close()
-    raise AssertionError("the batch was never seen in the middle of its transaction")
+            await asyncio.sleep(0.02)
+        raise AssertionError("no batch ever waited for the held lock")
+
+    async def release(self) -> None:
+        """Let the writes go (if the database is still there)."""
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            try:
+                await asyncio.wait_for(conn.close(), 10)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                conn.terminate()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.release()
 
 
 @dataclass(frozen=True)
@@ -210,9 +233,10 @@ async def test_database_stopped_mid_batch_stores_nothing_and_the_retry_succeeds(
         server_process(seeded.url, tmp_path) as server,
         httpx.AsyncClient(base_url=server.base_url, timeout=120) as client,
     ):
-        sending = asyncio.create_task(client.post("/api/v1/extracts", json=body, headers=keyed))
-        await batch_is_being_written(seeded.url)
-        own_postgres.stop()
+        async with HeldWrites(seeded.url) as held:
+            sending = asyncio.create_task(client.post("/api/v1/extracts", json=body, headers=keyed))
+            await held.batch_waits()
+            own_postgres.stop()
         failed = await sending
         assert failed.status_code == 503, failed.text
         assert failed.headers["content-type"] == "application/problem+json"
@@ -258,12 +282,16 @@ async def test_server_killed_mid_batch_keeps_what_was_acknowledged_and_nothing_e
             "/api/v1/extracts", json=first_windows(acknowledged), headers=seeded.headers
         )
         assert first.status_code == 200 and first.json()["counts"]["created"] == 100
-        sending = asyncio.create_task(
-            client.post("/api/v1/extracts", json=first_windows(interrupted), headers=seeded.headers)
-        )
-        await batch_is_being_written(seeded.url)
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait(timeout=10)
+        async with HeldWrites(seeded.url) as held:
+            sending = asyncio.create_task(
+                client.post(
+                    "/api/v1/extracts", json=first_windows(interrupted), headers=seeded.headers
+                )
+            )
+            await held.batch_waits()
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(timeout=10)
+        # Released: the batch's backend goes on, finds its client gone, and rolls back.
         with pytest.raises(httpx.TransportError):
             await sending
     assert await stored(seeded.url, acknowledged) == (100, 100)

@@ -18,8 +18,8 @@ from app import migrate
 from app.access.principal import Principal, Role
 from app.access.repository import create_token
 from app.db import Database, async_url, make_engine
-from app.extracts import service
-from app.extracts.service import BatchOptions
+from app.extracts.ingestion import EXTRACTS
+from app.ingestion import BatchOptions, ingest
 from app.main import create_app
 from app.referential.finess import make_finess
 from app.referential.models import Establishment
@@ -231,16 +231,17 @@ async def test_a_period_stored_meanwhile_by_another_sender_is_compared_not_lost(
         async with database.sessions() as first, database.sessions() as second:
             await first.begin()
             await second.begin()
-            stored = await service.ingest(
-                first, principal, [extract(finess, "2024-01", "2024-03")], BatchOptions()
+            stored = await ingest(
+                first, principal, [extract(finess, "2024-01", "2024-03")], BatchOptions(), EXTRACTS
             )
             assert stored["results"][0]["outcome"] == "created"
             late = asyncio.create_task(
-                service.ingest(
+                ingest(
                     second,
                     principal,
                     [extract(finess, "2024-01", "2024-03", active_files_with_agenda_event=agenda)],
                     BatchOptions(),
+                    EXTRACTS,
                 )
             )
             # The second write waits on the first one's new key...

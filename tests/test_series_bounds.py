@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+from app.access.principal import Principal, Role
 from app.clock import Month
 from app.db import raw_connection
 from app.extracts import repository
@@ -110,7 +111,7 @@ async def check(session, vendor: str, numbers: list[str], step: int) -> None:
         list(range(len(probes))),
         [finess for finess, _ in probes],
         [month.first_day for _, month in probes],
-        vendor,
+        Principal(None, Role.VENDOR, vendor_siren=vendor),
     )
     for index, (finess, month) in enumerate(probes):
         assert context_seen(contexts[index]) == expected_context(series[finess], month), (

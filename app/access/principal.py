@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Role(StrEnum):
@@ -44,11 +46,6 @@ class Principal:
             return f"{self.role.value}:{bound}:person:{self.person.email or self.person.subject}"
         return f"{self.role.value}:{bound}:{self.token_id}"
 
-    def sees_region(self, region_code: str) -> bool:
-        return self.role is Role.NATIONAL or (
-            self.role in (Role.ARS, Role.GRADES) and self.region_code == region_code
-        )
-
 
 TOKEN_PREFIX = "esms_"
 
@@ -63,7 +60,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def bearer_token_hash(scope: dict) -> str | None:
+def bearer_token_hash(scope: Mapping[str, Any]) -> str | None:
     """The hash of the bearer token of an ASGI request, for the layers that run before
     authentication (rate limit, Idempotency-Key); None without one."""
     for name, value in scope["headers"]:

@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import repository
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import FieldError, Invalid, NotFound
 from app.referential.geography import REGIONS
-from app.schemas import RowId
+from app.schemas import Instant, RowId
 from app.vendors.models import Vendor
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["access"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1/tokens", tags=["access"], route_class=AuthorisedRoute)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"role": "grades", "region": "53", "name": "GRADeS Bretagne"}]
+        }
+    )
+
     role: Literal["vendor", "ars", "grades", "national"]
     vendor_siren: str | None = None
     region: str | None = None
     name: str = Field(default="", max_length=200)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenRead(BaseModel):
@@ -81,15 +87,15 @@ def _read(row) -> dict:
 
 @router.post(
     "",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=201,
     response_model=TokenCreated,
     summary="Create an access token",
     responses={401: _PROBLEM, 403: _PROBLEM, 422: _PROBLEM},
 )
 async def create_token(
-    payload: TokenCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: TokenCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> TokenCreated:
-    require_role(principal, Role.NATIONAL, action="create tokens")
     role = Role(payload.role)
     await check_binding(session, role, payload.vendor_siren, payload.region)
     token, row = await repository.create_token(
@@ -107,33 +113,33 @@ async def create_token(
         "token.create",
         "access_token",
         str(row.id),
-        request=request,
         detail={"role": role.value, "vendor_siren": payload.vendor_siren, "region": payload.region},
     )
     return TokenCreated(token=token, **_read(row))
 
 
 @router.get(
-    "", response_model=list[TokenRead], summary="Tokens", responses={401: _PROBLEM, 403: _PROBLEM}
+    "",
+    response_model=list[TokenRead],
+    summary="Tokens",
+    responses={401: _PROBLEM, 403: _PROBLEM},
+    dependencies=[requires(Role.NATIONAL)],
 )
 async def list_tokens(session: SessionDep, principal: CurrentPrincipal) -> list[TokenRead]:
-    require_role(principal, Role.NATIONAL, action="list tokens")
     return [TokenRead(**_read(r)) for r in await repository.list_tokens(session)]
 
 
 @router.delete(
     "/{token_id}",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=204,
     summary="Revoke a token (effective at once)",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
 )
 async def revoke_token(
-    token_id: RowId, request: Request, session: SessionDep, principal: CurrentPrincipal
+    token_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    require_role(principal, Role.NATIONAL, action="revoke tokens")
     if not await repository.revoke_token(session, token_id):
         raise NotFound(f"No active token {token_id}.")
-    await audit.record(
-        session, principal, "token.revoke", "access_token", str(token_id), request=request
-    )
+    await audit.record(session, principal, "token.revoke", "access_token", str(token_id))
     return Response(status_code=204)

@@ -9,16 +9,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.audit.models import AuditEvent
 from app.clock import PARIS, to_paris
 from app.db import SessionDep
-from app.errors import FieldError, Forbidden, Invalid, NotFound
+from app.errors import FieldError, Invalid, NotFound
 from app.schemas import Page
 
-router = APIRouter(prefix="/api/v1/audit", tags=["access"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1/audit", tags=["access"], route_class=AuthorisedRoute)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -58,6 +58,7 @@ class AuditEntry(BaseModel):
 
 @router.get(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     response_model=Page[AuditEntry],
     summary="Who wrote what, when, with which request (newest first)",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -79,8 +80,6 @@ async def list_audit(
     """The national team reads everything; an ARS reads the entries of its region (projects,
     events, establishments, pilots). The trail itself cannot be changed: the database
     refuses UPDATE and DELETE on it."""
-    if principal.role not in (Role.NATIONAL, Role.ARS):
-        raise Forbidden("The audit trail is for national and ars tokens.")
     if principal.role is Role.ARS:
         if region is not None and region != principal.region_code:
             raise NotFound(f"Region {region} not found.")
@@ -113,7 +112,7 @@ async def list_audit(
                 person=AuditPerson(
                     id=r.person_id,
                     issuer=r.person_issuer,
-                    subject=r.person_subject,
+                    subject=r.person_subject or "",
                     email=r.person_email,
                 )
                 if r.person_issuer is not None

@@ -6,11 +6,11 @@ import hashlib
 from typing import Any
 
 import orjson
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.audit.models import AuditEvent
+from app.request_context import current_request_id
 
 
 def payload_hash(payload: bytes | Any) -> str:
@@ -25,7 +25,6 @@ async def record(
     object_type: str,
     object_id: str,
     *,
-    request: Request | None = None,
     payload: bytes | Any = None,
     region_code: str | None = None,
     detail: dict[str, Any] | None = None,
@@ -44,7 +43,7 @@ async def record(
             action=action,
             object_type=object_type,
             object_id=object_id,
-            request_id=getattr(request.state, "request_id", None) if request else None,
+            request_id=current_request_id(),
             payload_hash=payload_hash(payload) if payload is not None else None,
             detail=detail or {},
         )

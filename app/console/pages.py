@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.access.principal import Principal, Role
 from app.access.repository import principal_for_token
+from app.access.scopes import Scope
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.console import charts, repository, uploads
@@ -114,7 +115,7 @@ def _readers(principal: Principal) -> None:
 
 
 def _region_in_scope(principal: Principal, code: str) -> None:
-    if code not in REGIONS or not principal.sees_region(code):
+    if code not in REGIONS or not Scope.of(principal).sees_region(code):
         raise NotFound(f"Region {code} not found.")
 
 
@@ -479,7 +480,7 @@ async def record_event(
         raise Forbidden("Only ars and national tokens record payment events.")
     event = _event(type, date_, montant)
     if etape == "confirmer":
-        await payments.record_event(session, principal, project, event, today(), request)
+        await payments.record_event(session, principal, project, event, today())
         return RedirectResponse(
             f"/console/projets/{project_id}?enregistre={event.type}", status_code=303
         )
@@ -489,7 +490,7 @@ async def record_event(
     frozen = None
     savepoint = await session.begin_nested()
     try:
-        row = await payments.record_event(session, principal, project, event, today(), None)
+        row = await payments.record_event(session, principal, project, event, today())
         (after,) = await payments.standings(session, [project], today())
         recorded_amount = row.amount
         if event.type == "balance_decision":

@@ -127,7 +127,6 @@ async def open_session(
         "console.sign_in",
         "console_session",
         str(row.id),
-        request=request,
         region_code=principal.region_code,
         detail={"kind": kind},
     )
@@ -162,7 +161,6 @@ async def close_session(db: AsyncSession, user: ConsoleUser, request: Request | 
         "console.sign_out",
         "console_session",
         str(user.session_id),
-        request=request,
         region_code=user.principal.region_code,
     )
 

@@ -12,7 +12,8 @@ from app.access.principal import Principal
 from app.batches import is_csv, parse_batch
 from app.config import get_settings
 from app.errors import TooLarge
-from app.extracts import service
+from app.extracts.ingestion import EXTRACTS
+from app.ingestion import BatchOptions, ingest
 
 
 def content_type(name: str, body: bytes) -> str:
@@ -43,12 +44,12 @@ async def ingest_file(
         raise TooLarge(
             f"A file holds at most {settings.max_batch_rows} rows; this one has {len(rows)}."
         )
-    return await service.ingest(
+    return await ingest(
         session,
         principal,
         rows,
-        service.BatchOptions(dry_run=dry_run),
-        request=request,
+        BatchOptions(dry_run=dry_run),
+        EXTRACTS,
         payload=body,
         text_cells=is_csv(kind),
     )

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.access.principal import Principal, Role
+from app.access.scopes import Scope, establishments_sql
 from app.clock import Month
 from app.referential.geography import DEPARTMENTS
 
@@ -25,19 +26,11 @@ class Filters:
 
 
 def scope_sql(principal: Principal, filters: Filters) -> tuple[str, dict[str, Any]]:
-    """WHERE clause over `e` (establishment), `pe` (project_establishment) and `p` (project).
-
-    ARS and GRADeS see the establishments of their region and those of their region's
-    projects; a vendor those of its projects; the national team everything.
-    """
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if principal.role is Role.VENDOR:
-        clauses.append("p.vendor_siren = :scope_vendor")
-        params["scope_vendor"] = principal.vendor_siren
-    elif principal.role in (Role.ARS, Role.GRADES):
-        clauses.append("(e.region_code = :scope_region OR p.region_code = :scope_region)")
-        params["scope_region"] = principal.region_code
+    """WHERE clause over `e` (establishment), `pe` (project_establishment) and `p` (project):
+    the caller's establishments (app.access.scopes) and the filters."""
+    scope = Scope.of(principal)
+    clauses = [establishments_sql(scope, finess="e.finess", region="e.region_code", project="p")]
+    params: dict[str, Any] = scope.params
     for column, name in (
         ("e.region_code", "region"),
         ("e.department", "department"),
@@ -49,7 +42,7 @@ def scope_sql(principal: Principal, filters: Filters) -> tuple[str, dict[str, An
         if value is not None:
             clauses.append(f"{column} = :{name}")
             params[name] = value
-    return (" AND ".join(clauses) or "true"), params
+    return " AND ".join(clauses), params
 
 
 def rollup_scope(principal: Principal, filters: Filters) -> str | None:

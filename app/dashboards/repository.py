@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.indicators.rules import RATES
+from app.projects.vocabulary import BalanceStatus
 
 _FROM = """
 FROM establishment e
@@ -226,11 +227,12 @@ def project_figures_sql(projects: str, by_scope: bool = False) -> str:
                coalesce(es.met, false) AND ev.declared IS NOT NULL AS qualifies,
                coalesce(ev.decided, false) AS decided,
                round(least(pr.total, ev.declared) - coalesce(ev.advanced, 0), 2) AS due,
-               CASE WHEN coalesce(ev.paid, false) THEN 'balance_paid'
-                    WHEN NOT coalesce(es.measured, false) THEN 'no_data'
-                    WHEN coalesce(es.met, false) AND ev.declared IS NOT NULL THEN 'eligible'
-                    WHEN coalesce(es.met, false) THEN 'targets_met'
-                    ELSE 'in_progress' END AS status
+               CASE WHEN coalesce(ev.paid, false) THEN '{BalanceStatus.BALANCE_PAID}'
+                    WHEN NOT coalesce(es.measured, false) THEN '{BalanceStatus.NO_DATA}'
+                    WHEN coalesce(es.met, false) AND ev.declared IS NOT NULL
+                        THEN '{BalanceStatus.ELIGIBLE}'
+                    WHEN coalesce(es.met, false) THEN '{BalanceStatus.TARGETS_MET}'
+                    ELSE '{BalanceStatus.IN_PROGRESS}' END AS status
         FROM projects pr
         LEFT JOIN establishments es ON es.project_id = pr.id
         LEFT JOIN events ev ON ev.project_id = pr.id

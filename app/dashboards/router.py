@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
 from app.clock import Month
 from app.dashboards import repository, service
@@ -41,10 +41,12 @@ from app.queries import MONTH_PATTERN
 from app.referential.geography import DEPARTMENTS, REGIONS
 from app.schemas import Page
 
-router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
-reports_router = APIRouter(prefix="/api/v1/reports", tags=["dashboards"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
-_CACHED = {
+router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"], route_class=AuthorisedRoute)
+reports_router = APIRouter(
+    prefix="/api/v1/reports", tags=["dashboards"], route_class=AuthorisedRoute
+)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_CACHED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the If-None-Match ETag is still current"},
     401: _PROBLEM,
     404: _PROBLEM,
@@ -143,7 +145,7 @@ def _filename(fmt: str, name: str) -> str | None:
     return None if fmt == "json" else f"{name}.{fmt}"
 
 
-def _dump(items: list[BaseModel]) -> list[dict]:
+def _dump(items: Sequence[BaseModel]) -> list[dict[str, Any]]:
     return [item.model_dump(mode="json") for item in items]
 
 
@@ -153,6 +155,7 @@ Format = Annotated[Literal["json", "csv"], Query(description="json (default) or 
 
 @router.get(
     "/summary",
+    dependencies=[requires(*Role)],
     response_model=DashboardSummary,
     summary="Establishments, reporting, targets met, projects by status and funding",
     responses=_CACHED,
@@ -172,6 +175,7 @@ async def get_summary(
 
 @router.get(
     "/monthly",
+    dependencies=[requires(*Role)],
     response_model=MonthlySeries,
     summary="Per month: reporting, share meeting each target and all, quartiles of each rate",
     responses={**_CACHED, 200: {"content": _CSV}},
@@ -195,6 +199,7 @@ async def get_monthly(
 
 @router.get(
     "/breakdown",
+    dependencies=[requires(*Role)],
     response_model=Breakdown,
     summary="Establishments and targets met by region, département, category, vendor or "
     "project status",
@@ -219,6 +224,7 @@ async def get_breakdown(
 
 @router.get(
     "/completeness",
+    dependencies=[requires(*Role)],
     response_model=Page[MissingReport],
     summary="Establishments of a project that have not reported the last completed month",
     responses={**_CACHED, 200: {"content": _CSV}},
@@ -243,6 +249,7 @@ async def get_completeness(
 
 @reports_router.get(
     "/monthly",
+    dependencies=[requires(*Role)],
     response_model=list[ReportRow],
     summary="The ARS monthly report: one row per project (JSON, CSV or XLSX)",
     responses={

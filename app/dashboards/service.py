@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +32,11 @@ from app.indicators.rules import RATES, Ratio, display
 from app.pilots.service import summary as pilot_summary
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, standings
+from app.projects.vocabulary import BalanceStatus
 
 ZERO = Decimal(0)
 DEFAULT_MONTHS = 12
-STATUSES = ("no_data", "in_progress", "targets_met", "eligible", "balance_paid")
+STATUSES = tuple(BalanceStatus)
 
 
 def last_completed_month() -> Month:
@@ -186,7 +188,8 @@ async def monthly(session: AsyncSession, principal: Principal, filters: Filters)
     start = filters.start or end.plus(1 - DEFAULT_MONTHS)
     first, last = start.first_day, end.first_day
     rolled = rollup_scope(principal, filters)
-    rows, stale = [], None
+    rows: list[Any] = []
+    stale: list[date] | None = None
     if rolled is not None:
         rows, stale = await rollup.monthly(session, rolled, rollup.current_basis(), first, last)
     if rolled is None or stale is None or stale:
@@ -231,7 +234,7 @@ async def breakdown(
         groups: dict[str, list[ProjectStanding]] = {}
         for item in items:
             groups.setdefault(item.compliance.status.value, []).append(item)
-        rows = []
+        lines: list[BreakdownRow] = []
         for status in STATUSES:
             members = groups.get(status, [])
             establishments = sum(len(m.compliance.establishments) for m in members)
@@ -244,7 +247,7 @@ async def breakdown(
                 for e in m.compliance.establishments
                 if e.latest_period and Month.of(e.latest_period.end) == last_completed_month()
             )
-            rows.append(
+            lines.append(
                 BreakdownRow(
                     key=status,
                     label=f"{len(members)} projects",
@@ -255,7 +258,7 @@ async def breakdown(
                     share_meeting_all_targets=share(meeting, establishments),
                 )
             )
-        return Breakdown(by=by, scope=scope_out(filters), items=rows)
+        return Breakdown(by=by, scope=scope_out(filters), items=lines)
     rows = await repository.breakdown(session, by, scope, params)
     return Breakdown(
         by=by,

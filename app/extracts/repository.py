@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.principal import Principal
+from app.access.scopes import Scope, establishments_sql, positional
 from app.batches import collector_paused
 from app.clock import Month
 from app.db import copy_records, raw_connection
@@ -19,9 +22,10 @@ from app.extracts.rules import Context, Previous, Stored
 _COUNTS = ", ".join(COUNT_FIELDS)
 
 
-# For each row: is the establishment in the referential and in a project of the sender
-# (project_establishment refers to establishment, so a covered one is known and the
-# referential is only probed for the others), its first window, the stored period with the
+# For each row: is the establishment in the sender's scope (for a vendor, one of its
+# projects: app.access.scopes) and in the referential (project_establishment refers to
+# establishment, so a covered one is known and the referential is only probed for the
+# others), its first window, the stored period with the
 # same start, and the latest active period before the row's.
 #
 # latest_measurement holds each establishment's newest active period and the bounds of its
@@ -32,9 +36,8 @@ _COUNTS = ", ".join(COUNT_FIELDS)
 # establishment with nothing active); their conditions on `l` are checked before any search.
 _CONTEXT_SQL = f"""
 SELECT b.i,
-       pe.finess IS NOT NULL OR EXISTS (SELECT FROM establishment e WHERE e.finess = b.f)
-           AS known,
-       $3::text IS NULL OR pe.finess IS NOT NULL AS covered,
+       c.covered OR EXISTS (SELECT FROM establishment e WHERE e.finess = b.f) AS known,
+       c.covered,
        coalesce(l.first_start, fw.period_start) AS fw_start,
        coalesce(l.first_end, fw.period_end) AS fw_end,
        cur.period_end AS cur_end, cur.revision AS cur_revision,
@@ -47,8 +50,7 @@ SELECT b.i,
             ELSE prev.accompanied_persons END AS prev_accompanied_persons
 FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) WITH ORDINALITY
      AS b(f, s, i)
-LEFT JOIN (project_establishment pe JOIN project p ON p.id = pe.project_id AND p.vendor_siren = $3)
-    ON pe.finess = b.f
+CROSS JOIN LATERAL (SELECT {{covered}} AS covered) c
 LEFT JOIN LATERAL (  -- one probe per row, cheaper than hashing the whole table per batch
     SELECT * FROM latest_measurement l WHERE l.finess = b.f LIMIT 1
 ) l ON true
@@ -71,25 +73,39 @@ LEFT JOIN LATERAL (
 """
 
 
+@lru_cache(maxsize=256)
+def _context_sql(scope: Scope) -> tuple[str, list[Any]]:
+    covered = establishments_sql(
+        scope,
+        finess="b.f",
+        region="(SELECT e.region_code FROM establishment e WHERE e.finess = b.f)",
+    )
+    return positional(_CONTEXT_SQL.format(covered=covered), scope, 3)
+
+
 async def load_contexts(
     session: AsyncSession,
     indexes: Sequence[int],
     finesses: Sequence[str],
     starts: Sequence[date],
-    vendor_siren: str | None,
+    principal: Principal,
 ) -> dict[int, Context]:
     """For each row (its index, finess and period_start): the referential and the series
     around it."""
     if not indexes:
         return {}
+    sql, scope_args = _context_sql(Scope.of(principal))
     conn = await raw_connection(session)
     # Two texts rather than arrays: asyncpg checks and encodes array elements one by one,
     # which costs more than the whole query per row. Valid FINESS numbers hold no comma.
     records = await conn.fetch(
-        _CONTEXT_SQL, ",".join(finesses), ",".join(map(date.isoformat, starts)), vendor_siren
+        sql, ",".join(finesses), ",".join(map(date.isoformat, starts)), *scope_args
     )
     with collector_paused():
         return _contexts(records, indexes, starts)
+
+
+_CURRENT_COUNTS = tuple(f"cur_{c}" for c in COUNT_FIELDS)
 
 
 def _contexts(
@@ -106,8 +122,8 @@ def _contexts(
 
     contexts: dict[int, Context] = {}
     for r in records:
-        position, known, covered, fw_start, fw_end, cur_end = r[:6]
-        position -= 1  # WITH ORDINALITY counts from 1
+        position = r["i"] - 1  # WITH ORDINALITY counts from 1
+        fw_start, fw_end, cur_end = r["fw_start"], r["fw_end"], r["cur_end"]
         first = None
         if fw_start is not None:
             first = windows.get((fw_start, fw_end))
@@ -115,13 +131,22 @@ def _contexts(
                 first = windows[(fw_start, fw_end)] = (month(fw_start), month(fw_end))
         current = None
         if cur_end is not None:
+            counts = tuple(r[name] for name in _CURRENT_COUNTS)
             current = Stored(
-                month(starts[position]), month(cur_end), r[6], r[7], r[8], tuple(r[9:18]), r[9]
+                month(starts[position]),
+                month(cur_end),
+                r["cur_revision"],
+                r["cur_withdrawn"],
+                r["cur_locked"],
+                counts,
+                r["cur_accompanied_persons"],
             )
         previous = None
-        if r[18] is not None:
-            previous = Previous(month(r[18]), month(r[19]), r[20])
-        contexts[indexes[position]] = Context(known, covered, first, current, previous)
+        if r["prev_start"] is not None:
+            previous = Previous(
+                month(r["prev_start"]), month(r["prev_end"]), r["prev_accompanied_persons"]
+            )
+        contexts[indexes[position]] = Context(r["known"], r["covered"], first, current, previous)
     return contexts
 
 

@@ -245,6 +245,7 @@ async def callback(
         organisation=_claim(claims, provider.organisation_claim),
     )
     principal = await service.principal_for_person(session, person.id)
+    response: Response
     if principal is None:
         response = render(
             request,
@@ -395,7 +396,6 @@ async def grant_from_console(
         chosen,
         vendor_siren=vendor or None if chosen is Role.VENDOR else None,
         region_code=region or None if chosen in (Role.ARS, Role.GRADES) else None,
-        request=request,
     )
     return RedirectResponse("/console/acces", status_code=303)
 
@@ -411,5 +411,5 @@ async def withdraw_from_console(
 ) -> Response:
     sessions.check_csrf(user, csrf)
     _managers(user)
-    await service.withdraw(session, user.principal, person_id, grant_id, request)
+    await service.withdraw(session, user.principal, person_id, grant_id)
     return RedirectResponse("/console/acces", status_code=303)

@@ -169,7 +169,7 @@ REVISION_WRITES = ("extracts.import", "extracts.withdraw")
 
 async def revision_senders(
     session: AsyncSession, sent: list[tuple[str | None, datetime]]
-) -> dict[tuple[str, datetime], AuditEvent]:
+) -> dict[tuple[str | None, datetime], AuditEvent]:
     """The audit entries of the writes that sent these revisions, when a person (not an API
     token) sent them: (request id, received at) -> entry. A revision and the audit entry of
     its write share the request id and the transaction's timestamp (both `now()`), so a
@@ -184,5 +184,7 @@ async def revision_senders(
             AuditEvent.person_issuer.is_not(None),
         )
     )
-    found = {(e.request_id, e.at): e for e in rows.scalars() if e.request_id}
-    return {key: found[key] for key in sent if key in found}  # type: ignore[index]
+    found: dict[tuple[str | None, datetime], AuditEvent] = {
+        (e.request_id, e.at): e for e in rows.scalars()
+    }
+    return {key: found[key] for key in sent if key in found}

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.db import SessionDep
-from app.errors import Forbidden
 from app.identity import repository, service
 from app.identity.models import AccessGrant, Person
 from app.identity.schemas import GrantCreate, GrantRead, Me, PersonCreate, PersonDetail, PersonRead
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1", tags=["access"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1", tags=["access"], route_class=AuthorisedRoute)
+ANYONE = requires(Role.VENDOR, Role.ARS, Role.GRADES, Role.NATIONAL)
+# People and grants are managed by the national team and the ARS (app/identity/rules.py).
+MANAGERS = requires(Role.NATIONAL, Role.ARS)
+# ... and a person out of the caller's sight answers 404 before the body is read.
+MANAGERS_OF_PERSON = requires(Role.NATIONAL, Role.ARS, sees=("person_id", service.visible_person))
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _read(person: Person, grant: AccessGrant | None) -> PersonRead:
@@ -26,14 +30,10 @@ def _read(person: Person, grant: AccessGrant | None) -> PersonRead:
     return read
 
 
-def _managers_only(principal) -> None:
-    if principal.role not in (Role.NATIONAL, Role.ARS):
-        raise Forbidden("People and grants are managed by the national team and the ARS.")
-
-
 @router.get(
     "/me",
     response_model=Me,
+    dependencies=[ANYONE],
     summary="Who the caller is: its role, binding, and the person behind it",
     responses={401: _PROBLEM, 403: _PROBLEM},
 )
@@ -55,6 +55,7 @@ async def me(session: SessionDep, principal: CurrentPrincipal) -> Me:
 @router.get(
     "/people",
     response_model=Page[PersonRead],
+    dependencies=[MANAGERS],
     summary="People known to the service, with the grant each holds",
     responses={401: _PROBLEM, 403: _PROBLEM},
 )
@@ -67,7 +68,6 @@ async def list_people(
 ) -> Page[PersonRead]:
     """The national team sees everyone; an ARS sees the people of its region and those who
     have no access yet."""
-    _managers_only(principal)
     rows, total = await repository.list_people(
         session, principal, email=email, limit=limit, offset=offset
     )
@@ -79,19 +79,18 @@ async def list_people(
 @router.post(
     "/people",
     status_code=201,
+    dependencies=[MANAGERS],
     response_model=PersonRead,
     summary="Make an identity known before it signs in (a client application, for instance)",
     responses={200: {"model": PersonRead}, 401: _PROBLEM, 403: _PROBLEM, 422: _PROBLEM},
 )
 async def create_person(
     payload: PersonCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> PersonRead:
     """201 with the new identity; 200 with the existing one when it is already known."""
-    _managers_only(principal)
     person, created = await service.register(
         session,
         principal,
@@ -100,7 +99,6 @@ async def create_person(
         kind=payload.kind,
         email=payload.email,
         name=payload.name,
-        request=request,
     )
     if not created:
         await service.visible_person(session, principal, person.id)
@@ -120,19 +118,20 @@ async def _detail(session: AsyncSession, person: Person) -> PersonDetail:
 @router.get(
     "/people/{person_id}",
     response_model=PersonDetail,
+    dependencies=[MANAGERS_OF_PERSON],
     summary="A person and every grant they held",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
 )
 async def get_person(
     person_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> PersonDetail:
-    _managers_only(principal)
     return await _detail(session, await service.visible_person(session, principal, person_id))
 
 
 @router.post(
     "/people/{person_id}/grants",
     status_code=201,
+    dependencies=[MANAGERS_OF_PERSON],
     response_model=GrantRead,
     summary="Grant a role (bound to a vendor or a region) to a person",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
@@ -140,14 +139,12 @@ async def get_person(
 async def create_grant(
     person_id: RowId,
     payload: GrantCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> GrantRead:
     """The national team grants any role; an ARS grants `ars` and `grades` for its own
     region. A person holds one grant at a time (409 while another is in force). The grant
     counts from the person's next request."""
-    _managers_only(principal)
     grant = await service.give_grant(
         session,
         principal,
@@ -155,7 +152,6 @@ async def create_grant(
         Role(payload.role),
         vendor_siren=payload.vendor_siren,
         region_code=payload.region,
-        request=request,
     )
     return GrantRead.model_validate(grant)
 
@@ -163,16 +159,15 @@ async def create_grant(
 @router.delete(
     "/people/{person_id}/grants/{grant_id}",
     status_code=204,
+    dependencies=[MANAGERS_OF_PERSON],
     summary="Withdraw a grant (effective on the person's next request)",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM},
 )
 async def withdraw_grant(
     person_id: RowId,
     grant_id: RowId,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    _managers_only(principal)
-    await service.withdraw(session, principal, person_id, grant_id, request)
+    await service.withdraw(session, principal, person_id, grant_id)
     return Response(status_code=204)

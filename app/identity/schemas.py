@@ -9,6 +9,18 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class PersonCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "issuer": "https://sso.example.org/realms/esms",
+                    "subject": "grades-bretagne-dashboards",
+                    "kind": "client",
+                }
+            ]
+        }
+    )
+
     issuer: str = Field(min_length=1, max_length=500, description="a configured provider")
     subject: str = Field(
         min_length=1, max_length=255, description="the `sub` its tokens carry (a client: its id)"
@@ -19,6 +31,8 @@ class PersonCreate(BaseModel):
 
 
 class GrantCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "grades", "region": "53"}]})
+
     role: Literal["vendor", "ars", "grades", "national"]
     vendor_siren: str | None = Field(default=None, max_length=9)
     region: str | None = Field(default=None, max_length=2)

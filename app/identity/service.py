@@ -3,7 +3,6 @@ given and withdrawn (audited)."""
 
 from __future__ import annotations
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,7 +71,6 @@ async def register(
     kind: str,
     email: str | None,
     name: str | None,
-    request: Request | None,
 ) -> tuple[Person, bool]:
     """Make an identity known before it signs in (a client application, or a person whose
     subject the provider gave)."""
@@ -94,7 +92,6 @@ async def register(
             "person.create",
             "person",
             str(person.id),
-            request=request,
             region_code=principal.region_code,
             detail={"issuer": person.issuer, "subject": subject, "kind": kind, "email": email},
         )
@@ -119,7 +116,6 @@ async def give_grant(
     *,
     vendor_siren: str | None,
     region_code: str | None,
-    request: Request | None,
 ) -> AccessGrant:
     person = await visible_person(session, principal, person_id)
     reason = rules.refusal_to_grant(principal, person_id, role, region_code)
@@ -153,7 +149,6 @@ async def give_grant(
         "grant.create",
         "access_grant",
         str(grant.id),
-        request=request,
         region_code=region_code,
         detail={
             "person_id": person_id,
@@ -178,7 +173,7 @@ def _already_granted(current: AccessGrant) -> Conflict:
 
 
 async def withdraw(
-    session: AsyncSession, principal: Principal, person_id: int, grant_id: int, request: Request
+    session: AsyncSession, principal: Principal, person_id: int, grant_id: int
 ) -> None:
     person = await visible_person(session, principal, person_id)
     grant = await session.get(AccessGrant, grant_id)
@@ -195,7 +190,6 @@ async def withdraw(
         "grant.withdraw",
         "access_grant",
         str(grant_id),
-        request=request,
         region_code=grant.region_code,
         detail={
             "person_id": person_id,

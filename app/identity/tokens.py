@@ -106,14 +106,15 @@ async def verify(
     keys = await directory.keys(provider, str(kid) if kid is not None else None)
     token = _verified(raw, keys, kid, provider)
     expected_audience = audience or provider.api_audience
-    registry = jwt.JWTClaimsRegistry(
-        leeway=LEEWAY_SECONDS,
-        iss={"essential": True, "value": issuer},
-        sub={"essential": True},
-        aud={"essential": True, "value": expected_audience},
-        exp={"essential": True},
-        **({"nonce": {"essential": True, "value": nonce}} if nonce is not None else {}),
-    )
+    expected: dict[str, jwt.ClaimsOption] = {
+        "iss": {"essential": True, "value": issuer},
+        "sub": {"essential": True},
+        "aud": {"essential": True, "value": expected_audience},
+        "exp": {"essential": True},
+    }
+    if nonce is not None:
+        expected["nonce"] = {"essential": True, "value": nonce}
+    registry = jwt.JWTClaimsRegistry(None, LEEWAY_SECONDS, **expected)
     try:
         registry.validate(token.claims)
     except ExpiredTokenError as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
+from app.access.principal import Role
 from app.campaigns.loader import current_campaign
 from app.clock import Month, to_paris
 from app.db import SessionDep
@@ -25,8 +28,10 @@ from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["indicators"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["indicators"], route_class=AuthorisedRoute
+)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 async def _visible(session, principal, finess: str) -> str:
@@ -64,6 +69,7 @@ def measurement_read(row) -> MeasurementRead:
 
 @router.get(
     "/{finess}/measurements",
+    dependencies=[requires(*Role)],
     response_model=MeasurementSeries,
     summary="Time series of an establishment's measurements and annexe 2 indicators",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -94,6 +100,7 @@ def _sender(entry) -> SenderPerson | None:
 
 @router.get(
     "/{finess}/revisions",
+    dependencies=[requires(*Role)],
     response_model=RevisionHistory,
     summary="Every revision received for an establishment, withdrawals included",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},

@@ -19,7 +19,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.columns import Words
 from app.db import Base
+from app.pilots.vocabulary import (
+    PILOT_STATUSES,
+    ApplicationStatus,
+    Connection,
+    Domain,
+    EventType,
+    Maturity,
+)
+from app.vocabulary import sql_values
 
 Money = Numeric(14, 2)
 
@@ -31,25 +41,19 @@ class PilotApplication(Base):
     __tablename__ = "pilot_application"
     __table_args__ = (
         UniqueConstraint("campaign", "finess"),
+        CheckConstraint(f"domain IN ({sql_values(Domain)})", name="domain"),
         CheckConstraint(
-            "domain IN ('pa_residential', 'ph_residential', 'home_care')", name="domain"
+            f"technical_maturity IN ({sql_values(Maturity)})", name="technical_maturity"
         ),
+        CheckConstraint(f"dmp_connection IN ({sql_values(Connection)})", name="dmp_connection"),
         CheckConstraint(
-            "technical_maturity IN ('segur_dui_installing', 'exchange_capable', 'none')",
-            name="technical_maturity",
+            f"mssante_connection IN ({sql_values(Connection)})", name="mssante_connection"
         ),
-        CheckConstraint(
-            "dmp_connection IN ('effective', 'planned', 'none')", name="dmp_connection"
-        ),
-        CheckConstraint(
-            "mssante_connection IN ('effective', 'planned', 'none')", name="mssante_connection"
-        ),
-        CheckConstraint(
-            "status IN ('applied', 'selected', 'not_selected', 'withdrawn')", name="status"
-        ),
+        CheckConstraint(f"status IN ({sql_values(ApplicationStatus)})", name="status"),
         CheckConstraint("(status = 'applied') = (decided_on IS NULL)", name="decision_dated"),
         CheckConstraint(
-            "(status IN ('selected', 'withdrawn')) = (amount IS NOT NULL)", name="pilot_amount"
+            f"(status IN ({sql_values(ApplicationStatus, PILOT_STATUSES)})) = (amount IS NOT NULL)",
+            name="pilot_amount",
         ),
     )
 
@@ -59,12 +63,14 @@ class PilotApplication(Base):
     # The EJ and region as the referential gave them when the application was recorded.
     legal_entity_finess: Mapped[str] = mapped_column(String(9), index=True)
     region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
-    domain: Mapped[str] = mapped_column(String(16))
-    technical_maturity: Mapped[str] = mapped_column(String(24))
-    dmp_connection: Mapped[str] = mapped_column(String(12))
-    mssante_connection: Mapped[str] = mapped_column(String(12))
+    domain: Mapped[Domain] = mapped_column(Words(Domain, 16))
+    technical_maturity: Mapped[Maturity] = mapped_column(Words(Maturity, 24))
+    dmp_connection: Mapped[Connection] = mapped_column(Words(Connection, 12))
+    mssante_connection: Mapped[Connection] = mapped_column(Words(Connection, 12))
     applied_on: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="applied")
+    status: Mapped[ApplicationStatus] = mapped_column(
+        Words(ApplicationStatus, 16), default=ApplicationStatus.APPLIED
+    )
     decided_on: Mapped[date | None] = mapped_column(Date)
     decision_reason: Mapped[str | None] = mapped_column(Text)
     amount: Mapped[Decimal | None] = mapped_column(Money)
@@ -80,16 +86,12 @@ class PilotEvent(Base):
     __tablename__ = "pilot_event"
     __table_args__ = (
         UniqueConstraint("application_id", "type"),
-        CheckConstraint(
-            "type IN ('convention_signed', 'intermediate_report_received', "
-            "'final_report_received', 'paid', 'withdrawn')",
-            name="type",
-        ),
+        CheckConstraint(f"type IN ({sql_values(EventType)})", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("pilot_application.id"), index=True)
-    type: Mapped[str] = mapped_column(String(32))
+    type: Mapped[EventType] = mapped_column(Words(EventType, 32))
     date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal | None] = mapped_column(Money)
     token_id: Mapped[int | None] = mapped_column(Integer)

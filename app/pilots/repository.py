@@ -1,34 +1,23 @@
-"""SQL of pilots: applications in scope, the selection lock and counts, events, usage."""
+"""SQL of pilots: applications in scope, the selection lock and counts, events (their usage:
+`app.pilots.usage.repository`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
 
-import asyncpg
-from sqlalchemy import ColumnElement, exists, false, func, select, text, true
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.principal import Principal, Role
-from app.db import raw_connection
-from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
-from app.pilots.rules import USAGE_COUNTS, SelectedCounts, StoredUsage, UsageContext
-from app.projects.models import Project, ProjectEstablishment
+from app.access.principal import Principal
+from app.access.scopes import pilot_visible
+from app.pilots.models import PilotApplication, PilotEvent
+from app.pilots.rules import SelectedCounts
+from app.pilots.vocabulary import PILOT_STATUSES, ApplicationStatus
 from app.referential.models import Establishment
 
-PILOT_STATUSES = ("selected", "withdrawn")
 # Namespace of the advisory lock taken by every selection (the campaign year is the key).
 _SELECTION_LOCK = 72_630_003
-
-
-def application_visible(principal: Principal) -> ColumnElement[bool]:
-    """National: all; ARS and GRADeS: their region; vendors: none (usage is checked apart)."""
-    if principal.role is Role.NATIONAL:
-        return true()
-    if principal.role in (Role.ARS, Role.GRADES) and principal.region_code:
-        return PilotApplication.region_code == principal.region_code
-    return false()
 
 
 async def establishment(session: AsyncSession, finess: str) -> Establishment | None:
@@ -50,37 +39,11 @@ async def visible_application(
     query = (
         select(PilotApplication, Establishment)
         .join(Establishment, Establishment.finess == PilotApplication.finess)
-        .where(PilotApplication.id == application_id, application_visible(principal))
+        .where(PilotApplication.id == application_id, pilot_visible(principal))
     )
     if pilots_only:
         query = query.where(PilotApplication.status.in_(PILOT_STATUSES))
     row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
-
-
-async def vendor_pilot(
-    session: AsyncSession, vendor_siren: str, application_id: int
-) -> tuple[PilotApplication, Establishment] | None:
-    """A pilot whose establishment is in one of the vendor's projects."""
-    row = (
-        await session.execute(
-            select(PilotApplication, Establishment)
-            .join(Establishment, Establishment.finess == PilotApplication.finess)
-            .where(
-                PilotApplication.id == application_id,
-                PilotApplication.status.in_(PILOT_STATUSES),
-                exists(
-                    select(1)
-                    .select_from(ProjectEstablishment)
-                    .join(Project, Project.id == ProjectEstablishment.project_id)
-                    .where(
-                        ProjectEstablishment.finess == PilotApplication.finess,
-                        Project.vendor_siren == vendor_siren,
-                    )
-                ),
-            )
-        )
-    ).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
@@ -96,7 +59,7 @@ async def list_applications(
     offset: int = 0,
 ) -> tuple[list[tuple[PilotApplication, Establishment]], int]:
     """Applications of the caller's scope, oldest first, with the total before paging."""
-    conditions = [PilotApplication.campaign == campaign, application_visible(principal)]
+    conditions = [PilotApplication.campaign == campaign, pilot_visible(principal)]
     if region:
         conditions.append(PilotApplication.region_code == region)
     if statuses:
@@ -153,7 +116,10 @@ async def selected_counts(
                 func.count().filter(PilotApplication.region_code == region),
                 func.count().filter(PilotApplication.legal_entity_finess == legal_entity),
                 func.count().filter(PilotApplication.domain == domain),
-            ).where(PilotApplication.campaign == campaign, PilotApplication.status == "selected")
+            ).where(
+                PilotApplication.campaign == campaign,
+                PilotApplication.status == ApplicationStatus.SELECTED,
+            )
         )
     ).one()
     return SelectedCounts(national=row[0], regional=row[1], legal_entity=row[2], domain=row[3])
@@ -188,181 +154,3 @@ async def application_counts(
     for region, status, count in await session.execute(query):
         counts[region][status] = count
     return counts
-
-
-# -- Usage --------------------------------------------------------------------------------
-
-_COUNTS = ", ".join(USAGE_COUNTS)
-
-_CONTEXT_SQL = f"""
-SELECT b.i,
-       e.finess IS NOT NULL AS known,
-       CASE
-           WHEN $4::text IS NOT NULL THEN EXISTS (
-               SELECT 1 FROM project_establishment pe JOIN project p ON p.id = pe.project_id
-               WHERE pe.finess = b.f AND p.vendor_siren = $4)
-           WHEN $5::text IS NOT NULL THEN e.region_code = $5
-           ELSE true
-       END AS covered,
-       a.id AS pilot_id, a.status = 'withdrawn' AS withdrawn,
-       u.revision, {", ".join(f"u.{c}" for c in USAGE_COUNTS)}
-FROM unnest($1::text[], $2::date[], $3::int[]) AS b(f, m, i)
-LEFT JOIN establishment e ON e.finess = b.f
-LEFT JOIN pilot_application a
-       ON a.finess = b.f AND a.campaign = $6 AND a.status IN ('selected', 'withdrawn')
-LEFT JOIN pilot_usage u ON u.application_id = a.id AND u.month = b.m
-"""
-
-
-async def usage_contexts(
-    session: AsyncSession,
-    keys: Sequence[tuple[int, str, date]],
-    *,
-    campaign: str,
-    vendor_siren: str | None,
-    region: str | None,
-) -> dict[int, UsageContext]:
-    """For each (row index, finess, month): the establishment, the pilot, what is stored."""
-    if not keys:
-        return {}
-    conn = await raw_connection(session)
-    records = await conn.fetch(
-        _CONTEXT_SQL,
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[0] for k in keys],
-        vendor_siren,
-        region,
-        campaign,
-    )
-    return {
-        r["i"]: UsageContext(
-            known=r["known"],
-            covered=bool(r["covered"]),
-            pilot_id=r["pilot_id"],
-            withdrawn=bool(r["withdrawn"]),
-            current=None
-            if r["revision"] is None
-            else StoredUsage(r["revision"], tuple(r[c] for c in USAGE_COUNTS)),
-        )
-        for r in records
-    }
-
-
-# One statement: upsert the current month of each pilot, skipping identical re-sends under
-# the row lock, and append a revision for each row that changed, so concurrent senders get
-# unique consecutive revisions. Rows are locked in key order, so that two batches sharing
-# months never deadlock.
-_UPSERT = f"""
-WITH batch AS (
-    SELECT * FROM unnest($1::int[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
-        AS b(application_id, month, {_COUNTS})
-), upserted AS (
-    INSERT INTO pilot_usage AS u (application_id, month, revision, vendor_siren, sender_role,
-                                  token_id, received_at, {_COUNTS})
-    SELECT b.application_id, b.month, 1, $7, $8, $9, now(), {_COUNTS} FROM batch b
-    ORDER BY b.application_id, b.month
-    ON CONFLICT (application_id, month) DO UPDATE SET
-        revision = u.revision + 1, vendor_siren = EXCLUDED.vendor_siren,
-        sender_role = EXCLUDED.sender_role, token_id = EXCLUDED.token_id,
-        received_at = EXCLUDED.received_at,
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in USAGE_COUNTS)}
-    WHERE ({", ".join(f"u.{c}" for c in USAGE_COUNTS)})
-          IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in USAGE_COUNTS)})
-    RETURNING u.*
-)
-INSERT INTO pilot_usage_revision (application_id, month, revision, vendor_siren, sender_role,
-                                  token_id, request_id, received_at, {_COUNTS})
-SELECT application_id, month, revision, vendor_siren, sender_role, token_id, $10, received_at,
-       {_COUNTS}
-FROM upserted
-RETURNING application_id, month, revision
-"""
-
-
-async def write_usage(
-    session: AsyncSession,
-    rows: Sequence[tuple[int, date, Sequence[int]]],
-    *,
-    vendor_siren: str | None,
-    sender_role: str,
-    token_id: int | None,
-    request_id: str | None,
-) -> dict[tuple[int, date], int]:
-    """Write (pilot id, month, counts) rows in one round trip; the revision of each change."""
-    if not rows:
-        return {}
-    conn = await raw_connection(session)
-    columns = list(zip(*(counts for _, _, counts in rows), strict=True))
-    written = await conn.fetch(
-        _UPSERT,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        *[list(column) for column in columns],
-        vendor_siren,
-        sender_role,
-        token_id,
-        request_id,
-    )
-    return {(r["application_id"], r["month"]): r["revision"] for r in written}
-
-
-async def current_revisions(
-    session: AsyncSession, keys: Sequence[tuple[int, date]]
-) -> dict[tuple[int, date], int]:
-    conn = await raw_connection(session)
-    records = await conn.fetch(
-        """SELECT u.application_id, u.month, u.revision
-           FROM unnest($1::int[], $2::date[]) AS b(a, m)
-           JOIN pilot_usage u ON u.application_id = b.a AND u.month = b.m""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    return {(r["application_id"], r["month"]): r["revision"] for r in records}
-
-
-async def usage_series(
-    session: AsyncSession, application_id: int, start: date | None, end: date | None
-) -> list[PilotUsage]:
-    query = select(PilotUsage).where(PilotUsage.application_id == application_id)
-    if start is not None:
-        query = query.where(PilotUsage.month >= start)
-    if end is not None:
-        query = query.where(PilotUsage.month <= end)
-    return list((await session.execute(query.order_by(PilotUsage.month))).scalars())
-
-
-async def usage_revisions(
-    session: AsyncSession, application_id: int, start: date | None, end: date | None
-) -> list[PilotUsageRevision]:
-    query = select(PilotUsageRevision).where(PilotUsageRevision.application_id == application_id)
-    if start is not None:
-        query = query.where(PilotUsageRevision.month >= start)
-    if end is not None:
-        query = query.where(PilotUsageRevision.month <= end)
-    query = query.order_by(PilotUsageRevision.month, PilotUsageRevision.revision)
-    return list((await session.execute(query)).scalars())
-
-
-async def regional_usage(
-    session: AsyncSession,
-    campaign: str,
-    region: str | None,
-    start: date | None,
-    end: date | None,
-) -> list[asyncpg.Record]:
-    """Monthly totals of the pilots' usage per region, summed in PostgreSQL."""
-    conn = await raw_connection(session)
-    return await conn.fetch(
-        f"""SELECT a.region_code, u.month, count(*) AS pilots_reporting,
-                   {", ".join(f"sum(u.{c})::bigint AS {c}" for c in USAGE_COUNTS)}
-            FROM pilot_usage u JOIN pilot_application a ON a.id = u.application_id
-            WHERE a.campaign = $1 AND ($2::text IS NULL OR a.region_code = $2)
-              AND ($3::date IS NULL OR u.month >= $3) AND ($4::date IS NULL OR u.month <= $4)
-            GROUP BY a.region_code, u.month
-            ORDER BY a.region_code, u.month""",
-        campaign,
-        region,
-        start,
-        end,
-    )

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
-from app.batches import read_batch
 from app.campaigns import current_campaign
-from app.clock import Month, to_paris, today
+from app.clock import today
 from app.db import SessionDep
-from app.errors import FieldError, Invalid, NotFound
-from app.extracts.schemas import FieldMessage
+from app.errors import FieldError
+from app.ingestion.schemas import FieldMessage
 from app.pilots import repository, rules, service
-from app.pilots.models import PilotApplication, PilotEvent, PilotUsage
+from app.pilots.models import PilotApplication
 from app.pilots.schemas import (
-    ApplicationStatusName,
-    DomainName,
-    PaymentStatusName,
     PilotApplicationCounts,
     PilotApplicationCreate,
     PilotApplicationRead,
@@ -40,50 +35,22 @@ from app.pilots.schemas import (
     PilotListItem,
     PilotPaymentCounts,
     PilotRead,
-    PilotRegionalUsage,
-    PilotRegionalUsagePoint,
     PilotRegionLine,
     PilotsSummary,
-    PilotUsageBatch,
-    PilotUsageImportSummary,
-    PilotUsagePoint,
-    PilotUsageRevisionHistory,
-    PilotUsageRevisionRead,
-    PilotUsageSeries,
 )
-from app.queries import FromQuery, ToQuery, month_bounds
+from app.pilots.usage.router import router as usage_router
+from app.pilots.vocabulary import ApplicationStatus, Domain, PaymentStatus
+from app.queries import RegionQuery
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
-RegionQuery = Annotated[
-    str | None, Query(max_length=2, description="INSEE region code; default: the caller's")
-]
+router = APIRouter(prefix="/api/v1/pilots", tags=["pilots"], route_class=AuthorisedRoute)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _messages(issues: list[FieldError]) -> list[FieldMessage]:
     return [FieldMessage(**issue.as_dict()) for issue in issues]
-
-
-def _not_for_vendors(principal: Principal) -> None:
-    if principal.role is Role.VENDOR:
-        raise NotFound("Pilots are not in a vendor's scope.")
-
-
-def _region_in_scope(principal: Principal, region: str | None) -> str | None:
-    """The region a read is about: a national caller may name one (or none, for all)."""
-    _not_for_vendors(principal)
-    if region is not None and region not in REGIONS:
-        raise Invalid(
-            f"{region!r} is not a region.", [FieldError("region", "unknown_region", "INSEE code")]
-        )
-    if principal.role is Role.NATIONAL:
-        return region
-    if region is not None and region != principal.region_code:
-        raise NotFound(f"Region {region} is not in your scope.")
-    return principal.region_code
 
 
 def application_read(
@@ -115,8 +82,17 @@ def application_read(
     )
 
 
+async def _application(session, principal: Principal, application_id: int) -> None:
+    await service.application_in_scope(session, principal, application_id)
+
+
+async def _pilot(session, principal: Principal, pilot_id: int) -> None:
+    await service.application_in_scope(session, principal, pilot_id, pilots_only=True)
+
+
 @router.post(
     "/applications",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=PilotApplicationRead,
     summary="Record an establishment's application to the call for pilots",
@@ -131,16 +107,14 @@ async def create_application(
     """The EJ and the domain come from the FINESS referential (a declared one must agree).
     An application that breaks an eligibility rule (maturity, call window...) is recorded
     with its `eligibility` issues: it cannot be selected."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot applications")
-    row, establishment = await service.record_application(
-        session, principal, payload, today(), request
-    )
+    row, establishment = await service.record_application(session, principal, payload, today())
     await session.refresh(row)
     return application_read(row, establishment)
 
 
 @router.get(
     "/applications",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotApplicationRead],
     summary="Applications of the caller's region (national: all), by region",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -149,12 +123,12 @@ async def list_applications(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: RegionQuery = None,
-    status: ApplicationStatusName | None = None,
-    domain: DomainName | None = None,
+    status: ApplicationStatus | None = None,
+    domain: Domain | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # a SQL OFFSET: bounded
 ) -> Page[PilotApplicationRead]:
-    region = _region_in_scope(principal, region)
+    region = service.region_in_scope(principal, region)
     found, total = await repository.list_applications(
         session,
         principal,
@@ -175,6 +149,7 @@ async def list_applications(
 
 @router.get(
     "/applications/{application_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotApplicationRead,
     summary="One application",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -182,13 +157,14 @@ async def list_applications(
 async def get_application(
     application_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> PilotApplicationRead:
-    _not_for_vendors(principal)
+    service.not_for_vendors(principal)
     row, establishment = await service.application_in_scope(session, principal, application_id)
     return application_read(row, establishment)
 
 
 @router.post(
     "/applications/{application_id}/decision",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("application_id", _application))],
     response_model=PilotApplicationRead,
     summary="Select an application as a pilot, or record that it is not selected",
     responses={401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -205,9 +181,8 @@ async def decide(
     `after_selection_deadline`, `not_eligible_domain`, `not_technically_ready`,
     `dmp_not_planned`, `mssante_not_planned`, `before_application`, `future_date`,
     `already_selected`. The 35/35/30 split only warns (`domain_above_target`)."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="select pilots")
     row, establishment, warnings = await service.decide(
-        session, principal, application_id, payload, today(), request
+        session, principal, application_id, payload, today()
     )
     await session.refresh(row)
     return application_read(row, establishment, warnings)
@@ -215,6 +190,7 @@ async def decide(
 
 @router.get(
     "/summary",
+    dependencies=[requires(*Role)],
     response_model=PilotsSummary,
     summary="Pilots against the cap and quotas, domain split, budget committed and paid",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -224,7 +200,7 @@ async def get_summary(
 ) -> PilotsSummary:
     """National callers see the country (or one region with `region`); ARS and GRADeS see
     their region. Withdrawn pilots free their place and their aid."""
-    region = _region_in_scope(principal, region)
+    region = service.region_in_scope(principal, region)
     campaign = current_campaign()
     result = await service.summary(session, principal, region, today())
     return PilotsSummary(
@@ -264,112 +240,8 @@ async def get_summary(
     )
 
 
-@router.post(
-    "/usage",
-    summary="Push the pilots' monthly Mon espace santé usage",
-    response_model=PilotUsageImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": PilotUsageBatch.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "finess,month,ins_qualified_identities,dmp_documents_sent,"
-                    "mssante_messages_sent,citizen_messages_sent\n"
-                    "750712184,2024-03,61,140,85,12\n",
-                },
-            },
-        },
-    },
-    responses={
-        400: _PROBLEM,
-        401: _PROBLEM,
-        403: _PROBLEM,
-        409: _PROBLEM,
-        413: _PROBLEM,
-        422: _PROBLEM,
-    },
-)
-async def push_usage(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    dry_run: Annotated[bool, Query(description="validate and report, store nothing")] = False,
-    atomic: Annotated[bool, Query(description="store all rows or none")] = False,
-) -> Response:
-    """One row per pilot (FINESS ET) and completed month, the four counts integers ≥ 0. A
-    vendor sends for the pilots in its projects, an ARS for its region's pilots. Re-sending a
-    month creates a new revision (the latest is used, every one is kept); identical counts
-    change nothing. `dry_run`, `atomic` and `Idempotency-Key` work as for /extracts."""
-    require_role(principal, Role.VENDOR, Role.ARS, Role.NATIONAL, action="push pilot usage")
-    rows, body, text_cells = await read_batch(request, "usage")
-    summary = await service.ingest_usage(
-        session,
-        principal,
-        rows,
-        service.BatchOptions(dry_run=dry_run, atomic=atomic),
-        request=request,
-        payload=body,
-        text_cells=text_cells,
-    )
-    return Response(orjson.dumps(summary), media_type="application/json")
-
-
-def _counts(row: Any) -> dict[str, int]:
-    return {name: getattr(row, name) for name in rules.USAGE_COUNTS}
-
-
-@router.get(
-    "/usage",
-    response_model=PilotRegionalUsage,
-    summary="Monthly totals of the pilots' Mon espace santé usage per region (no targets)",
-    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
-)
-async def regional_usage(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    region: RegionQuery = None,
-    from_: FromQuery = None,
-    to: ToQuery = None,
-) -> PilotRegionalUsage:
-    """Sums over the region's pilots for each month, with the number of pilots that reported.
-    National callers without `region` get every region."""
-    region = _region_in_scope(principal, region)
-    start, end = month_bounds(from_, to)
-    records = await repository.regional_usage(
-        session,
-        service.campaign_key(),
-        region,
-        start.first_day if start else None,
-        end.first_day if end else None,
-    )
-    return PilotRegionalUsage(
-        region=region,
-        items=[
-            PilotRegionalUsagePoint(
-                region=r["region_code"],
-                month=str(Month.of(r["month"])),
-                pilots_reporting=r["pilots_reporting"],
-                counts={name: r[name] for name in rules.USAGE_COUNTS},
-            )
-            for r in records
-        ],
-    )
-
-
-def _event_read(event: PilotEvent) -> PilotEventRead:
-    return PilotEventRead(
-        id=event.id,
-        type=event.type,
-        date=event.date,
-        amount=event.amount,
-        recorded_at=event.recorded_at,
-    )
+# Before the routes under /{pilot_id}, which would take "usage" for an id.
+router.include_router(usage_router)
 
 
 def _list_item(view: service.PilotView) -> dict[str, Any]:
@@ -400,12 +272,13 @@ def pilot_read(view: service.PilotView) -> PilotRead:
         ],
         paid_amount=standing.paid_amount,
         paid_on=standing.paid_on,
-        events=[_event_read(e) for e in view.events],
+        events=[PilotEventRead.model_validate(e) for e in view.events],
     )
 
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[PilotListItem],
     summary="Pilots of the caller's region (national: all) and where their payment stands",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -414,15 +287,15 @@ async def list_pilots(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: RegionQuery = None,
-    status: PaymentStatusName | None = None,
-    domain: DomainName | None = None,
+    status: PaymentStatus | None = None,
+    domain: Domain | None = None,
     late: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[PilotListItem]:
     """`status`: `awaiting_convention`, `in_pilot`, `payable`, `paid`, `withdrawn`; `late`
     keeps the pilots with a step past its deadline."""
-    region = _region_in_scope(principal, region)
+    region = service.region_in_scope(principal, region)
     views = await service.pilots_in_scope(session, principal, today(), region=region, domain=domain)
     if status is not None:
         views = [v for v in views if v.standing.status.value == status]
@@ -438,17 +311,19 @@ async def list_pilots(
 
 @router.get(
     "/{pilot_id}",
+    dependencies=[requires(*Role)],
     response_model=PilotRead,
     summary="One pilot: its evidence, deadlines and payment",
     responses={401: _PROBLEM, 404: _PROBLEM},
 )
 async def get_pilot(pilot_id: RowId, session: SessionDep, principal: CurrentPrincipal) -> PilotRead:
-    _not_for_vendors(principal)
+    service.not_for_vendors(principal)
     return pilot_read(await service.pilot_view(session, principal, pilot_id, today()))
 
 
 @router.post(
     "/{pilot_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("pilot_id", _pilot))],
     status_code=201,
     response_model=PilotEventRead,
     summary="Record a funding step: convention, reports received, payment, withdrawal",
@@ -465,94 +340,12 @@ async def create_event(
     `final_report_received`, then `paid` (the flat sum, once the pilot period is over and all
     the evidence is recorded: `missing_evidence` otherwise). `withdrawn` frees the pilot's
     place. Steps past their deadline are recorded and flagged late."""
-    require_role(principal, Role.ARS, Role.NATIONAL, action="record pilot funding steps")
     event = await service.record_event(
         session,
         principal,
         pilot_id,
         rules.Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(event)
-    return _event_read(event)
-
-
-async def _usage_pilot(session, principal: Principal, pilot_id: int) -> PilotApplication:
-    if principal.role is Role.VENDOR:
-        found = await repository.vendor_pilot(session, principal.vendor_siren or "", pilot_id)
-        if found is None:
-            raise NotFound(f"Pilot {pilot_id} not found.")
-        return found[0]
-    application, _ = await service.application_in_scope(
-        session, principal, pilot_id, pilots_only=True
-    )
-    return application
-
-
-def _usage_point(row: PilotUsage) -> dict[str, Any]:
-    return {
-        "month": str(Month.of(row.month)),
-        "revision": row.revision,
-        "counts": _counts(row),
-        "vendor_siren": row.vendor_siren,
-        "sender_role": row.sender_role,
-        "received_at": to_paris(row.received_at),
-    }
-
-
-@router.get(
-    "/{pilot_id}/usage",
-    response_model=PilotUsageSeries,
-    summary="Time series of a pilot's Mon espace santé usage (latest revision of each month)",
-    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
-)
-async def get_pilot_usage(
-    pilot_id: RowId,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    from_: FromQuery = None,
-    to: ToQuery = None,
-) -> PilotUsageSeries:
-    application = await _usage_pilot(session, principal, pilot_id)
-    start, end = month_bounds(from_, to)
-    rows = await repository.usage_series(
-        session, pilot_id, start.first_day if start else None, end.first_day if end else None
-    )
-    return PilotUsageSeries(
-        pilot_id=pilot_id,
-        finess=application.finess,
-        items=[PilotUsagePoint(**_usage_point(r)) for r in rows],
-    )
-
-
-@router.get(
-    "/{pilot_id}/usage/revisions",
-    response_model=PilotUsageRevisionHistory,
-    summary="Every revision of a pilot's usage, with who sent it and when",
-    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
-)
-async def get_pilot_usage_revisions(
-    pilot_id: RowId,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    from_: FromQuery = None,
-    to: ToQuery = None,
-) -> PilotUsageRevisionHistory:
-    application = await _usage_pilot(session, principal, pilot_id)
-    start, end = month_bounds(from_, to)
-    rows = await repository.usage_revisions(
-        session, pilot_id, start.first_day if start else None, end.first_day if end else None
-    )
-    return PilotUsageRevisionHistory(
-        pilot_id=pilot_id,
-        finess=application.finess,
-        items=[
-            PilotUsageRevisionRead(
-                **_usage_point(r),  # type: ignore[arg-type]
-                sent_by_token=r.token_id,
-                request_id=r.request_id,
-            )
-            for r in rows
-        ],
-    )
+    return PilotEventRead.model_validate(event)

@@ -6,47 +6,59 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.extracts.schemas import FieldMessage, ImportCounts
-from app.schemas import DisplayNumber, Money
+from app.config import get_settings
+from app.ingestion import Outcome
+from app.ingestion.schemas import FieldMessage, ImportSummaryBase
+from app.pilots.vocabulary import (
+    ApplicationStatus,
+    Connection,
+    Domain,
+    EventType,
+    Maturity,
+    PaymentStatus,
+)
+from app.schemas import Day, DisplayNumber, Money
 
 MONTH = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
-DomainName = Literal["pa_residential", "ph_residential", "home_care"]
-MaturityName = Literal["segur_dui_installing", "exchange_capable", "none"]
-ConnectionName = Literal["effective", "planned", "none"]
-ApplicationStatusName = Literal["applied", "selected", "not_selected", "withdrawn"]
-PaymentStatusName = Literal["awaiting_convention", "in_pilot", "payable", "paid", "withdrawn"]
-PilotEventType = Literal[
-    "convention_signed",
-    "intermediate_report_received",
-    "final_report_received",
-    "paid",
-    "withdrawn",
-]
 
 
 class PilotApplicationCreate(BaseModel):
     """An establishment's application to the call for pilots, as the ARS records it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "technical_maturity": "segur_dui_installing",
+                    "dmp_connection": "effective",
+                    "mssante_connection": "planned",
+                    "applied_on": "2023-09-20",
+                }
+            ]
+        }
+    )
 
     finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
     legal_entity_finess: str | None = Field(
         default=None,
         description="FINESS juridique (EJ); taken from the referential, checked when given",
     )
-    domain: DomainName | None = Field(
+    domain: Domain | None = Field(
         default=None,
         description="taken from the establishment's FINESS category when the service knows "
         "it; required otherwise",
     )
-    technical_maturity: MaturityName = Field(
+    technical_maturity: Maturity = Field(
         description="segur_dui_installing: a Ségur-referenced DUI being installed; "
         "exchange_capable: software already exchanging with DMP, MSSanté and the citizen "
         "messaging of Mon espace santé"
     )
-    dmp_connection: ConnectionName
-    mssante_connection: ConnectionName
-    applied_on: date = Field(description="date of the application (Démarches simplifiées)")
+    dmp_connection: Connection
+    mssante_connection: Connection
+    applied_on: Day = Field(description="date of the application (Démarches simplifiées)")
 
 
 class PilotApplicationRead(BaseModel):
@@ -57,12 +69,12 @@ class PilotApplicationRead(BaseModel):
     legal_entity_finess: str
     region: str
     category_code: str | None
-    domain: DomainName
-    technical_maturity: MaturityName
-    dmp_connection: ConnectionName
-    mssante_connection: ConnectionName
+    domain: Domain
+    technical_maturity: Maturity
+    dmp_connection: Connection
+    mssante_connection: Connection
     applied_on: date
-    status: ApplicationStatusName
+    status: ApplicationStatus
     decided_on: date | None
     decision_reason: str | None
     eligible: bool = Field(description="no eligibility rule stops its selection")
@@ -76,14 +88,22 @@ class PilotApplicationRead(BaseModel):
 
 
 class PilotDecisionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"decision": "selected", "decided_on": "2023-12-01"}]}
+    )
+
     decision: Literal["selected", "not_selected"]
-    decided_on: date
+    decided_on: Day
     reason: str | None = Field(default=None, max_length=2000)
 
 
 class PilotEventCreate(BaseModel):
-    type: PilotEventType
-    date: date
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "convention_signed", "date": "2024-01-10"}]}
+    )
+
+    type: EventType
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,
@@ -93,8 +113,10 @@ class PilotEventCreate(BaseModel):
 
 
 class PilotEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
-    type: PilotEventType
+    type: EventType
     date: date
     amount: Money | None
     recorded_at: datetime
@@ -113,10 +135,10 @@ class PilotListItem(BaseModel):
     name: str
     legal_entity_finess: str
     region: str
-    domain: DomainName
+    domain: Domain
     selected_on: date
     amount: Money
-    status: PaymentStatusName
+    status: PaymentStatus
     payable: bool
     late: bool
     missing_evidence: list[str]
@@ -130,7 +152,7 @@ class PilotRead(PilotListItem):
 
 
 class PilotDomainShare(BaseModel):
-    domain: DomainName
+    domain: Domain
     pilots: int
     share: DisplayNumber | None = Field(description="percent of the pilots, one decimal")
     target: DisplayNumber | None = Field(description="proposed percent (annexe 1 2))")
@@ -203,24 +225,39 @@ class PilotUsageIn(BaseModel):
 
 
 class PilotUsageBatch(BaseModel):
-    usage: list[PilotUsageIn] = Field(max_length=10_000)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "usage": [
+                        {
+                            "finess": "750712184",
+                            "month": "2024-03",
+                            "ins_qualified_identities": 61,
+                            "dmp_documents_sent": 140,
+                            "mssante_messages_sent": 85,
+                            "citizen_messages_sent": 12,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    usage: list[PilotUsageIn] = Field(max_length=get_settings().max_batch_rows)
 
 
 class PilotUsageRowResult(BaseModel):
     index: int
     finess: str | None
     month: str | None
-    outcome: Literal["created", "revised", "unchanged", "rejected", "skipped"]
+    outcome: Outcome
     revision: int | None
     errors: list[FieldMessage]
     warnings: list[FieldMessage]
 
 
-class PilotUsageImportSummary(BaseModel):
-    status: Literal["ok", "partial", "rejected"]
-    dry_run: bool
-    atomic: bool
-    counts: ImportCounts
+class PilotUsageImportSummary(ImportSummaryBase):
     results: list[PilotUsageRowResult]
 
 

@@ -7,34 +7,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal, Role
+from app.access.scopes import Scope
 from app.audit import service as audit
 from app.campaigns import Campaign, current_campaign
-from app.clock import Month
 from app.errors import Conflict, FieldError, Invalid, NotFound
-from app.extracts.rules import summary_status
 from app.pilots import repository, rules
 from app.pilots.models import PilotApplication, PilotEvent
 from app.pilots.rules import ApplicationStatus, EventType
 from app.pilots.schemas import PilotApplicationCreate, PilotDecisionCreate
+from app.pilots.vocabulary import PILOT_STATUSES
 from app.referential.finess import InvalidFiness, check_finess
+from app.referential.geography import REGIONS
 from app.referential.models import Establishment
-
-OUTCOMES = ("created", "revised", "unchanged", "rejected", "skipped")
 
 
 def campaign_key(campaign: Campaign | None = None) -> str:
     return str((campaign or current_campaign()).year)
 
 
-def _request_id(request: Request | None) -> str | None:
-    return getattr(request.state, "request_id", None) if request else None
+def not_for_vendors(principal: Principal) -> None:
+    if principal.role is Role.VENDOR:
+        raise NotFound("Pilots are not in a vendor's scope.")
+
+
+def region_in_scope(principal: Principal, region: str | None) -> str | None:
+    """The region a read is about: a national caller may name one (or none, for all)."""
+    not_for_vendors(principal)
+    if region is not None and region not in REGIONS:
+        raise Invalid(
+            f"{region!r} is not a region.", [FieldError("region", "unknown_region", "INSEE code")]
+        )
+    if principal.role is Role.NATIONAL:
+        return region
+    if region is not None and region != principal.region_code:
+        raise NotFound(f"Region {region} is not in your scope.")
+    return principal.region_code
 
 
 def application_facts(row: PilotApplication, establishment: Establishment) -> rules.Application:
@@ -69,7 +81,6 @@ async def record_application(
     principal: Principal,
     payload: PilotApplicationCreate,
     today: date,
-    request: Request | None = None,
 ) -> tuple[PilotApplication, Establishment]:
     """Record an application of an establishment of the referential in the caller's region."""
     try:
@@ -82,7 +93,7 @@ async def record_application(
             f"Establishment {finess} is not in the FINESS referential.",
             [FieldError("finess", "unknown_finess", "register it in the referential first")],
         )
-    if not principal.sees_region(establishment.region_code):
+    if not Scope.of(principal).sees_region(establishment.region_code):
         raise NotFound(
             f"Establishment {finess} not found in region {principal.region_code}.",
             [FieldError("finess", "not_in_region", "an ARS records its own region's applications")],
@@ -126,7 +137,6 @@ async def record_application(
         "pilot.application.create",
         "pilot_application",
         str(row.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=row.region_code,
         detail={"finess": finess, "domain": row.domain},
@@ -147,7 +157,6 @@ async def decide(
     application_id: int,
     payload: PilotDecisionCreate,
     today: date,
-    request: Request | None = None,
 ) -> tuple[PilotApplication, Establishment, list[FieldError]]:
     """Select an application (every rule of annexe 1 2), under the national lock) or record
     that it is not selected. Returns the application and the selection's warnings."""
@@ -176,7 +185,7 @@ async def decide(
         )
         if errors:
             raise Invalid("The decision cannot be recorded.", errors)
-    row.status = payload.decision
+    row.status = ApplicationStatus(payload.decision)
     row.decided_on = payload.decided_on
     row.decision_reason = payload.reason
     await session.flush()
@@ -186,7 +195,6 @@ async def decide(
         f"pilot.application.{payload.decision}",
         "pilot_application",
         str(row.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=row.region_code,
         detail={
@@ -225,7 +233,7 @@ async def pilots_in_scope(
         principal,
         campaign_key(),
         region=region,
-        statuses=repository.PILOT_STATUSES,
+        statuses=PILOT_STATUSES,
         domain=domain,
     )
     return await _views(session, found, today)
@@ -260,7 +268,6 @@ async def record_event(
     pilot_id: int,
     new: rules.Event,
     today: date,
-    request: Request | None = None,
 ) -> PilotEvent:
     """Check the event against the pilot's history and the calendar, store it; a withdrawal
     frees the pilot's place."""
@@ -288,7 +295,7 @@ async def record_event(
     )
     session.add(event)
     if new.type == EventType.WITHDRAWN:
-        row.status = ApplicationStatus.WITHDRAWN.value
+        row.status = ApplicationStatus.WITHDRAWN
     try:
         async with session.begin_nested():
             await session.flush()
@@ -303,7 +310,6 @@ async def record_event(
         f"pilot.event.{new.type}",
         "pilot_application",
         str(pilot_id),
-        request=request,
         region_code=row.region_code,
         detail={
             "type": new.type,
@@ -333,125 +339,3 @@ async def summary(
         if view.application.amount is not None
     ]
     return rules.summarise(lines, counts, current_campaign().pilots, regions)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOptions:
-    dry_run: bool = False
-    atomic: bool = False
-
-
-def _result(row: rules.UsageRow, outcome: str, revision: int | None) -> dict[str, Any]:
-    return {
-        "index": row.index,
-        "finess": row.finess if row.finess is not None else row.raw_finess,
-        "month": str(row.month) if row.month else row.raw_month,
-        "outcome": outcome,
-        "revision": revision,
-        "errors": [e.as_dict() for e in row.errors],
-        "warnings": [e.as_dict() for e in row.warnings],
-    }
-
-
-async def ingest_usage(
-    session: AsyncSession,
-    principal: Principal,
-    raw_rows: list[Any],
-    options: BatchOptions,
-    request: Request | None = None,
-    payload: bytes | None = None,
-    text_cells: bool = False,
-) -> dict[str, Any]:
-    """Validate and store a batch of pilot usage rows; an import summary like /extracts."""
-    campaign = current_campaign()
-    rows = [rules.parse_usage_row(i, raw, text_cells) for i, raw in enumerate(raw_rows)]
-    keys = [
-        (row.index, row.finess, row.month.first_day)
-        for row in rows
-        if not row.errors and row.finess is not None and row.month is not None
-    ]
-    contexts = await repository.usage_contexts(
-        session,
-        keys,
-        campaign=campaign_key(campaign),
-        vendor_siren=principal.vendor_siren if principal.role is Role.VENDOR else None,
-        region=principal.region_code if principal.role is Role.ARS else None,
-    )
-    rules.check_usage_rows(
-        rows, contexts, Month.current(), Month.of(campaign.pilots.calendar.applications_open)
-    )
-    predicted: dict[int, tuple[str, int | None]] = {
-        row.index: ("rejected", None)
-        if row.errors
-        else rules.usage_outcome(row, contexts[row.index])
-        for row in rows
-    }
-    if options.atomic and any(o == "rejected" for o, _ in predicted.values()):
-        final = {
-            i: ("rejected", None) if o == "rejected" else ("skipped", None)
-            for i, (o, _) in predicted.items()
-        }
-    elif options.dry_run:
-        final = predicted
-    else:
-        final = await _write_usage(session, principal, rows, contexts, predicted, request)
-        changed = {name: sum(1 for o, _ in final.values() if o == name) for name in OUTCOMES}
-        if changed["created"] or changed["revised"]:
-            await audit.record(
-                session,
-                principal,
-                "pilots.usage.import",
-                "pilot_usage_batch",
-                _request_id(request) or "",
-                request=request,
-                payload=payload,
-                region_code=principal.region_code,
-                detail={"counts": changed},
-            )
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for o, _ in final.values():
-        counts[o] += 1
-    return {
-        "status": summary_status(o for o, _ in final.values()),
-        "dry_run": options.dry_run,
-        "atomic": options.atomic,
-        "counts": counts,
-        "results": [_result(row, *final[row.index]) for row in rows],
-    }
-
-
-async def _write_usage(
-    session: AsyncSession,
-    principal: Principal,
-    rows: list[rules.UsageRow],
-    contexts: dict[int, rules.UsageContext],
-    predicted: dict[int, tuple[str, int | None]],
-    request: Request | None,
-) -> dict[int, tuple[str, int | None]]:
-    to_write = [row for row in rows if predicted[row.index][0] in ("created", "revised")]
-    key_of = {
-        row.index: (contexts[row.index].pilot_id, row.month.first_day)  # type: ignore[union-attr]
-        for row in to_write
-    }
-    written = await repository.write_usage(
-        session,
-        [(*key_of[row.index], rules.usage_tuple(row.counts)) for row in to_write],  # type: ignore[misc]
-        vendor_siren=principal.vendor_siren,
-        sender_role=principal.role.value,
-        token_id=principal.token_id,
-        request_id=_request_id(request),
-    )
-    final = dict(predicted)
-    missing = []
-    for row in to_write:
-        key = key_of[row.index]
-        if key in written:
-            final[row.index] = ("revised" if written[key] > 1 else "created", written[key])
-        else:
-            missing.append((row, key))
-    if missing:
-        # Another sender stored the same counts between our read and our write.
-        current = await repository.current_revisions(session, [k for _, k in missing])  # type: ignore[misc]
-        for row, key in missing:
-            final[row.index] = ("unchanged", current.get(key))  # type: ignore[arg-type]
-    return final

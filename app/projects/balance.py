@@ -34,13 +34,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from fractions import Fraction
 
 from app.campaigns import Campaign, FundingCase
 from app.indicators import rules as indicator_rules
 from app.indicators.rules import Ratio as ExactRatio
-from app.projects.funding import Guichet, to_cents
+from app.projects.funding import to_cents
+from app.projects.vocabulary import BalanceStatus, Guichet
 
 Ratio = ExactRatio | Fraction | Decimal | int
 
@@ -61,14 +61,6 @@ __all__ = [
     "meets_target",
     "shortfalls",
 ]
-
-
-class BalanceStatus(StrEnum):
-    NO_DATA = "no_data"
-    IN_PROGRESS = "in_progress"
-    TARGETS_MET = "targets_met"
-    ELIGIBLE = "eligible"
-    BALANCE_PAID = "balance_paid"
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from app.projects.funding import Issue
+from app.fields import FieldError
+from app.projects.vocabulary import ProjectEventType
 
-EVENT_TYPES = (
-    "notified",
-    "convention_signed",
-    "started",
-    "advance_paid",
-    "expense_statement",
-    "balance_decision",
-    "balance_paid",
-)
+EVENT_TYPES = tuple(ProjectEventType)
 ONCE = {"notified", "convention_signed", "started", "balance_decision", "balance_paid"}
 REQUIRES = {
     "convention_signed": "notified",
@@ -62,85 +55,95 @@ def advance_paid(history: Sequence[Event]) -> Decimal:
 
 def check_event(
     new: Event, history: Sequence[Event], facts: ProjectFacts, today: date
-) -> list[Issue]:
+) -> list[FieldError]:
     """Why `new` cannot be recorded after `history` (empty when it can)."""
-    issues: list[Issue] = []
+    issues: list[FieldError] = []
     if new.type not in EVENT_TYPES:
-        return [Issue("unknown_type", "type", f"type must be one of {', '.join(EVENT_TYPES)}")]
+        return [FieldError("type", "unknown_type", f"type must be one of {', '.join(EVENT_TYPES)}")]
     if new.date > today:
-        issues.append(Issue("future_date", "date", f"{new.date} is in the future"))
+        issues.append(FieldError("date", "future_date", f"{new.date} is in the future"))
     if new.date < facts.submitted_on:
         issues.append(
-            Issue(
-                "before_submission",
+            FieldError(
                 "date",
+                "before_submission",
                 f"{new.date} is before the request ({facts.submitted_on})",
             )
         )
     if new.type in ONCE and first(history, new.type):
-        issues.append(Issue("already_recorded", "type", f"{new.type} is already recorded"))
+        issues.append(FieldError("type", "already_recorded", f"{new.type} is already recorded"))
     needed = REQUIRES.get(new.type)
     if needed:
         prior = first(history, needed)
         if prior is None:
             issues.append(
-                Issue("out_of_order", "type", f"{new.type} needs {needed} to be recorded first")
+                FieldError(
+                    "type", "out_of_order", f"{new.type} needs {needed} to be recorded first"
+                )
             )
         elif new.date < prior.date:
             issues.append(
-                Issue(
-                    "before_prerequisite", "date", f"{new.date} is before {needed} ({prior.date})"
+                FieldError(
+                    "date", "before_prerequisite", f"{new.date} is before {needed} ({prior.date})"
                 )
             )
     if first(history, "balance_decision") and new.type in ("advance_paid", "expense_statement"):
-        issues.append(Issue("after_decision", "type", f"no {new.type} after the balance decision"))
+        issues.append(
+            FieldError("type", "after_decision", f"no {new.type} after the balance decision")
+        )
     issues.extend(_amount_issues(new, history, facts))
     return issues
 
 
-def _amount_issues(new: Event, history: Sequence[Event], facts: ProjectFacts) -> list[Issue]:
+def _amount_issues(new: Event, history: Sequence[Event], facts: ProjectFacts) -> list[FieldError]:
     amount = new.amount
     if amount is not None and amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        return [Issue("too_precise", "amount", "amounts are in euros and cents")]
+        return [FieldError("amount", "too_precise", "amounts are in euros and cents")]
     if new.type == "advance_paid":
         if amount is not None and amount <= 0:
-            return [Issue("not_positive", "amount", "an advance payment is a positive amount")]
+            return [FieldError("amount", "not_positive", "an advance payment is a positive amount")]
         remaining = facts.advance - advance_paid(history)
         if (amount if amount is not None else remaining) > remaining:
             return [
-                Issue(
-                    "above_advance",
+                FieldError(
                     "amount",
+                    "above_advance",
                     f"the advance is {facts.advance}; {remaining} remains to be paid",
                 )
             ]
     elif new.type == "expense_statement":
         if amount is None:
             return [
-                Issue("required", "amount", "the expense statement carries the declared expenses")
+                FieldError(
+                    "amount", "required", "the expense statement carries the declared expenses"
+                )
             ]
         if amount < 0:
-            return [Issue("negative", "amount", "declared expenses cannot be negative")]
+            return [FieldError("amount", "negative", "declared expenses cannot be negative")]
     elif new.type == "balance_decision":
         if not facts.qualifies_for_balance:
             where = f": {', '.join(facts.blocking[:10])}" if facts.blocking else ""
             return [
-                Issue(
-                    "targets_not_met",
+                FieldError(
                     "type",
+                    "targets_not_met",
                     f"the project does not qualify for its balance; targets unmet{where}",
                 )
             ]
         if amount is not None and amount != facts.balance_due:
-            return [Issue("not_balance_due", "amount", f"the balance due is {facts.balance_due}")]
+            return [
+                FieldError("amount", "not_balance_due", f"the balance due is {facts.balance_due}")
+            ]
     elif new.type == "balance_paid":
         decided = first(history, "balance_decision")
         if decided and amount is not None and amount != decided.amount:
             return [
-                Issue("not_decided_amount", "amount", f"the decided balance is {decided.amount}")
+                FieldError(
+                    "amount", "not_decided_amount", f"the decided balance is {decided.amount}"
+                )
             ]
     elif amount is not None:
-        return [Issue("no_amount", "amount", f"a {new.type} event carries no amount")]
+        return [FieldError("amount", "no_amount", f"a {new.type} event carries no amount")]
     return []
 
 

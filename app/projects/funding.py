@@ -1,5 +1,7 @@
 """Annexe 5 funding of a project, with the annexe 3 guichet and admissibility, as pure functions.
 
+About 400 lines, most of them the reading choices below and their rules side by side.
+
 Reading choices where instruction DGCS/DNS/CNSA/2023/13 leaves room (all figures come from the
 campaign file):
 
@@ -33,12 +35,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 
 from app.campaigns import Campaign, DateWindow, FundingCase, current_campaign
+from app.fields import FieldError
+from app.projects.vocabulary import Guichet
 
 CENT = Decimal("0.01")
 ONE = Decimal(1)
@@ -51,7 +54,6 @@ __all__ = [
     "FundingCase",
     "FundingInputError",
     "Guichet",
-    "Issue",
     "ProjectFunding",
     "admissibility",
     "compute_funding",
@@ -65,13 +67,6 @@ __all__ = [
 def to_cents(amount: Decimal) -> Decimal:
     """Round an amount in euros to the cent, half-up."""
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-class Guichet(StrEnum):
-    """Where a request is filed and instructed (annexe 3 A)."""
-
-    REGIONAL = "regional"
-    NATIONAL = "national"
 
 
 class FundingInputError(ValueError):
@@ -310,25 +305,13 @@ def filing_window(
 
 
 @dataclass(frozen=True)
-class Issue:
-    """A reason a request is refused (error) or flagged (warning), attached to a request field."""
-
-    code: str
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class Admissibility:
     """Annexe 3 C checks of a request: errors make it non-receivable, warnings are for the ARS."""
 
     guichet: Guichet
     window: str
-    errors: tuple[Issue, ...] = field(default=())
-    warnings: tuple[Issue, ...] = field(default=())
+    errors: tuple[FieldError, ...] = field(default=())
+    warnings: tuple[FieldError, ...] = field(default=())
 
     @property
     def admissible(self) -> bool:
@@ -358,12 +341,12 @@ def admissibility(
     apprécieront ces minima"; the lower Corse-and-overseas minimum applies when every
     establishment is located there.
     """
-    errors: list[Issue] = []
-    warnings: list[Issue] = []
+    errors: list[FieldError] = []
+    warnings: list[FieldError] = []
     if not finess:
         errors.append(
-            Issue(
-                "no_establishments", "establishments", "A request needs at least one establishment."
+            FieldError(
+                "establishments", "no_establishments", "A request needs at least one establishment."
             )
         )
 
@@ -372,17 +355,17 @@ def admissibility(
         where = f"establishments[{index}].finess"
         if number in seen:
             errors.append(
-                Issue(
-                    "duplicate_establishment",
+                FieldError(
                     where,
+                    "duplicate_establishment",
                     f"Establishment {number} is listed twice in this request.",
                 )
             )
         elif number in taken_finess:
             errors.append(
-                Issue(
-                    "already_in_project",
+                FieldError(
                     where,
+                    "already_in_project",
                     f"Establishment {number} is already part of another project: an "
                     "establishment can be funded only once by ESMS Numérique (annexe 3 C 2).",
                 )
@@ -400,9 +383,9 @@ def admissibility(
             "national": "the national call",
         }[window_name]
         errors.append(
-            Issue(
-                "outside_filing_window",
+            FieldError(
                 "submitted_on",
+                "outside_filing_window",
                 f"Filed on {_french(submitted_on)}, outside the dates for {label} "
                 f"({_french(window.opens)} to {_french(window.closes)} included): "
                 "the request is not receivable (part III, annexe 3 C 3).",
@@ -416,9 +399,9 @@ def admissibility(
     if unique and len(unique) < minimum and not joins_funded_group:
         where_text = " in Corse and overseas" if remote else ""
         warnings.append(
-            Issue(
-                "below_minimum_size",
+            FieldError(
                 "establishments",
+                "below_minimum_size",
                 f"The request has {len(unique)} establishment(s); annexe 3 C 5 expects at "
                 f"least {minimum}{where_text}, unless the project joins a group already funded "
                 "by ESMS Numérique. The ARS decides whether to accept it.",

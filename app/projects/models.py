@@ -18,18 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.campaigns.loader import FundingCase
+from app.columns import Words
 from app.db import Base
+from app.projects.vocabulary import Guichet, ProjectEventType
+from app.vocabulary import sql_values
 
-FUNDING_CASES = ("acquisition", "upgrade", "generalisation")
-EVENT_TYPES = (
-    "notified",
-    "convention_signed",
-    "started",
-    "advance_paid",
-    "expense_statement",
-    "balance_decision",
-    "balance_paid",
-)
 Money = Numeric(14, 2)
 
 
@@ -38,9 +32,7 @@ class Project(Base):
 
     __tablename__ = "project"
     __table_args__ = (
-        CheckConstraint(
-            "funding_case IN ('acquisition', 'upgrade', 'generalisation')", name="funding_case"
-        ),
+        CheckConstraint(f"funding_case IN ({sql_values(FundingCase)})", name="funding_case"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -49,10 +41,10 @@ class Project(Base):
     region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
     vendor_siren: Mapped[str] = mapped_column(ForeignKey("vendor.siren"), index=True)
     software: Mapped[str] = mapped_column(Text)
-    funding_case: Mapped[str] = mapped_column(String(16))
+    funding_case: Mapped[FundingCase] = mapped_column(Words(FundingCase, 16))
     submitted_on: Mapped[date] = mapped_column(Date)
     campaign: Mapped[str] = mapped_column(String(8), default="2023")
-    guichet: Mapped[str | None] = mapped_column(String(16))
+    guichet: Mapped[Guichet | None] = mapped_column(Words(Guichet, 16))
     amoa_requested: Mapped[bool] = mapped_column(default=False)
     usage: Mapped[Decimal | None] = mapped_column(Money)
     software_amount: Mapped[Decimal | None] = mapped_column(Money)
@@ -81,7 +73,7 @@ class ProjectEstablishment(Base):
     project_id: Mapped[int] = mapped_column(
         ForeignKey("project.id", ondelete="CASCADE"), index=True
     )
-    funding_case: Mapped[str] = mapped_column(String(16))
+    funding_case: Mapped[FundingCase] = mapped_column(Words(FundingCase, 16))
     eligible_hours_share: Mapped[Decimal | None] = mapped_column(Numeric(6, 5))
     hardware_quote: Mapped[Decimal | None] = mapped_column(Money)
     rank: Mapped[int | None] = mapped_column(Integer)
@@ -97,7 +89,7 @@ class ProjectEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
-    type: Mapped[str] = mapped_column(String(24))
+    type: Mapped[ProjectEventType] = mapped_column(Words(ProjectEventType, 24))
     date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal | None] = mapped_column(Money)
     token_id: Mapped[int | None] = mapped_column(Integer)

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.principal import Principal, Role
+from app.access.principal import Principal
 from app.audit import service as audit
 from app.campaigns import Campaign, FundingCase, current_campaign
-from app.errors import FieldError, Forbidden, Invalid
+from app.errors import Invalid
 from app.indicators.rules import RATES, Ratio
 from app.projects import repository
 from app.projects.balance import Compliance, LatestMeasurement, ProjectProgress, compliance
@@ -119,12 +118,9 @@ async def record_event(
     project: Project,
     new: Event,
     today: date,
-    request: Request | None = None,
 ) -> ProjectEvent:
     """Check the event against the project's history, store it, and freeze the measurements
     a balance decision rests on."""
-    if principal.role not in (Role.ARS, Role.NATIONAL):
-        raise Forbidden("Only ars and national tokens record payment events.")
     (standing,) = await standings(session, [project], today)
     history = list(standing.events)
     facts = _facts(project, standing)
@@ -132,7 +128,7 @@ async def record_event(
     if issues:
         raise Invalid(
             f"The {new.type} event cannot be recorded.",
-            [FieldError(i.field, i.code, i.message) for i in issues],
+            issues,
         )
     row = ProjectEvent(
         project_id=project.id,
@@ -154,7 +150,6 @@ async def record_event(
         f"project.event.{new.type}",
         "project",
         str(project.id),
-        request=request,
         region_code=project.region_code,
         detail=detail,
     )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from app.access.dependencies import CurrentPrincipal
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.db import SessionDep
-from app.errors import Forbidden, NotFound
+from app.errors import NotFound
 from app.projects import payments, repository, service
 from app.projects.balance import Compliance
 from app.projects.envelopes import Commitment, envelope_lines
@@ -31,28 +31,20 @@ from app.projects.schemas import (
     ProjectCreate,
     ProjectEstablishmentRead,
     ProjectRead,
-    ProjectStatus,
     ProjectSummary,
     ShortfallOut,
 )
+from app.projects.vocabulary import BalanceStatus, Guichet
 from app.schemas import Page, RowId
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def funding_of(project: Project) -> Funding | None:
     if project.total is None:
         return None
-    return Funding(
-        usage=project.usage,
-        software=project.software_amount,
-        hardware=project.hardware,
-        amoa=project.amoa,
-        total=project.total,
-        advance=project.advance,
-        balance=project.balance,
-    )
+    return Funding.model_validate(project)
 
 
 async def project_read(session, project: Project) -> ProjectRead:
@@ -92,23 +84,25 @@ async def project_read(session, project: Project) -> ProjectRead:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=ProjectRead,
     summary="Register a funding request (project) and compute its funding",
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_project(
-    payload: ProjectCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: ProjectCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProjectRead:
     """Admissibility errors (annexe 3) refuse the request with 422; warnings (such as a
     project below the minimum size) are returned with the created project."""
-    project, _ = await service.create_project(session, principal, payload, request)
+    project, _ = await service.create_project(session, principal, payload)
     await session.refresh(project)
     return await project_read(session, project)
 
 
 @router.get(
     "/{project_id}",
+    dependencies=[requires(*Role)],
     response_model=ProjectRead,
     summary="One project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -124,6 +118,7 @@ async def get_project(
 
 @router.get(
     "",
+    dependencies=[requires(*Role)],
     response_model=Page[ProjectSummary],
     summary="Projects of the caller's scope, with their balance status",
     responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
@@ -132,7 +127,7 @@ async def list_projects(
     session: SessionDep,
     principal: CurrentPrincipal,
     region: Annotated[str | None, Query(max_length=2)] = None,
-    status: ProjectStatus | None = None,
+    status: BalanceStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[ProjectSummary]:
@@ -156,7 +151,7 @@ async def list_projects(
                 funding_case=s.project.funding_case,
                 establishment_count=len(s.compliance.establishments),
                 total=s.project.total,
-                status=s.compliance.status.value,
+                status=s.compliance.status,
             )
             for s in page
         ],
@@ -169,7 +164,7 @@ async def list_projects(
 def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
     return ComplianceRead(
         project_id=project_id,
-        status=result.status.value,
+        status=result.status,
         qualifies_for_balance=result.qualifies_for_balance,
         balance_due=result.balance_due,
         overdue=result.overdue,
@@ -183,10 +178,7 @@ def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
                     end=str(Month.of(item.latest_period.end)),
                 ),
                 meets_targets=item.meets_targets,
-                shortfalls=[
-                    ShortfallOut(indicator=s.indicator, value=s.value, target=s.target, gap=s.gap)
-                    for s in item.shortfalls
-                ],
+                shortfalls=[ShortfallOut.model_validate(s) for s in item.shortfalls],
             )
             for item in result.establishments
         ],
@@ -202,6 +194,7 @@ async def _project(session, principal, project_id: int) -> Project:
 
 @router.get(
     "/{project_id}/compliance",
+    dependencies=[requires(*Role)],
     response_model=ComplianceRead,
     summary="Where a project stands for its balance payment (SPEC §6)",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -219,6 +212,7 @@ async def get_compliance(
 
 @router.post(
     "/{project_id}/events",
+    dependencies=[requires(Role.ARS, Role.NATIONAL, sees=("project_id", _project))],
     status_code=201,
     response_model=EventRead,
     summary="Record a payment event (notification, convention, advance, statement, balance)",
@@ -227,7 +221,6 @@ async def get_compliance(
 async def create_event(
     project_id: RowId,
     payload: EventCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> EventRead:
@@ -235,24 +228,20 @@ async def create_event(
     before the expense statement nor while a target is unmet, no payment before the
     decision. A balance decision freezes the measurements it rests on."""
     project = await _project(session, principal, project_id)
-    if principal.role is Role.GRADES or principal.role is Role.VENDOR:
-        raise Forbidden("Only ars and national tokens record payment events.")
     row = await payments.record_event(
         session,
         principal,
         project,
         Event(payload.type, payload.date, payload.amount),
         today(),
-        request,
     )
     await session.refresh(row)
-    return EventRead(
-        id=row.id, type=row.type, date=row.date, amount=row.amount, recorded_at=row.recorded_at
-    )
+    return EventRead.model_validate(row)
 
 
 @router.get(
     "/{project_id}/events",
+    dependencies=[requires(*Role)],
     response_model=list[EventRead],
     summary="The payment events of a project",
     responses={401: _PROBLEM, 404: _PROBLEM},
@@ -261,17 +250,17 @@ async def list_events(
     project_id: RowId, session: SessionDep, principal: CurrentPrincipal
 ) -> list[EventRead]:
     project = await _project(session, principal, project_id)
-    return [
-        EventRead(id=e.id, type=e.type, date=e.date, amount=e.amount, recorded_at=e.recorded_at)
-        for e in await repository.events_of(session, [project.id])
-    ]
+    return [EventRead.model_validate(e) for e in await repository.events_of(session, [project.id])]
 
 
-envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
+envelopes_router = APIRouter(
+    prefix="/api/v1/envelopes", tags=["projects"], route_class=AuthorisedRoute
+)
 
 
 @envelopes_router.get(
     "",
+    dependencies=[requires(Role.ARS, Role.GRADES, Role.NATIONAL)],
     response_model=list[EnvelopeRead],
     summary="Committed aid against each regional envelope (annexe 1)",
     responses={401: _PROBLEM, 403: _PROBLEM},
@@ -279,8 +268,6 @@ envelopes_router = APIRouter(prefix="/api/v1/envelopes", tags=["projects"])
 async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> list[EnvelopeRead]:
     """A project commits its aid when notified before the engagement deadline; projects
     notified later are listed apart. ARS and GRADeS see their region."""
-    if principal.role is Role.VENDOR:
-        raise Forbidden("Envelopes are for ars, grades and national tokens.")
     campaign = current_campaign()
     projects = await repository.projects_in_scope(session, principal)
     events = await repository.events_of(session, [p.id for p in projects])
@@ -291,14 +278,14 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                 p.id,
                 p.reference,
                 p.region_code,
-                p.guichet or "regional",
+                p.guichet or Guichet.REGIONAL,
                 p.total or Decimal(0),
                 notified.get(p.id),
             )
             for p in projects
         ),
         campaign,
-        regions=None if principal.role is Role.NATIONAL else [principal.region_code],
+        regions=None if principal.role is Role.NATIONAL else [principal.region_code or ""],
     )
     return [
         EnvelopeRead(
@@ -314,6 +301,7 @@ async def list_envelopes(session: SessionDep, principal: CurrentPrincipal) -> li
                     id=c.project_id, reference=c.reference, notified_on=c.notified_on, total=c.total
                 )
                 for c in line.late
+                if c.notified_on is not None  # a late project is a notified one
             ],
         )
         for line in lines

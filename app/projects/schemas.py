@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from app.schemas import DisplayNumber, Money
-
-FundingCaseName = Literal["acquisition", "upgrade", "generalisation"]
+from app.campaigns import FundingCase
+from app.projects.vocabulary import BalanceStatus, Guichet, ProjectEventType
+from app.schemas import Day, DisplayNumber, Money
 
 
 class ProjectEstablishmentIn(BaseModel):
     finess: str
-    funding_case: FundingCaseName | None = None
+    funding_case: FundingCase | None = None
     eligible_hours_share: Decimal | None = Field(
         default=None, gt=0, le=1, description="share of eligible hours (confort services)"
     )
@@ -23,13 +22,33 @@ class ProjectEstablishmentIn(BaseModel):
 
 
 class ProjectCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "ESMS-2023-IDF-0042",
+                    "name": "DUI des EHPAD du groupe Tilleuls",
+                    "region": "11",
+                    "vendor_siren": "732829320",
+                    "software": "DUI Ségur v2",
+                    "funding_case": "acquisition",
+                    "submitted_on": "2023-03-01",
+                    "establishments": [
+                        {"finess": "750712184"},
+                        {"finess": "750712192", "eligible_hours_share": "0.8"},
+                    ],
+                }
+            ]
+        }
+    )
+
     reference: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=300)
     region: str = Field(examples=["11"], description="INSEE code of the ARS's region")
     vendor_siren: str
     software: str = Field(min_length=1, max_length=200)
-    funding_case: FundingCaseName
-    submitted_on: date
+    funding_case: FundingCase
+    submitted_on: Day
     establishments: list[ProjectEstablishmentIn] = Field(min_length=1, max_length=5000)
     amoa_requested: bool = False
     joins_funded_group: bool = Field(
@@ -38,8 +57,10 @@ class ProjectCreate(BaseModel):
 
 
 class Funding(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the project itself
+
     usage: Money
-    software: Money
+    software: Money = Field(validation_alias=AliasChoices("software_amount", "software"))
     hardware: Money
     amoa: Money
     total: Money
@@ -58,7 +79,7 @@ class ProjectEstablishmentRead(BaseModel):
     name: str
     legal_entity_finess: str
     region: str
-    funding_case: FundingCaseName
+    funding_case: FundingCase
     eligible_hours_share: Decimal | None
     hardware_quote: Money | None
     rank: int | None
@@ -74,9 +95,9 @@ class ProjectRead(BaseModel):
     region: str
     vendor_siren: str
     software: str
-    funding_case: FundingCaseName
+    funding_case: FundingCase
     submitted_on: date
-    guichet: Literal["regional", "national"] | None
+    guichet: Guichet | None
     amoa_requested: bool
     funding: Funding | None
     warnings: list[IssueOut] = []
@@ -90,27 +111,21 @@ class ProjectSummary(BaseModel):
     name: str
     region: str
     vendor_siren: str
-    funding_case: FundingCaseName
+    funding_case: FundingCase
     establishment_count: int
     total: Money | None
-    status: Literal["no_data", "in_progress", "targets_met", "eligible", "balance_paid"]
-
-
-EventType = Literal[
-    "notified",
-    "convention_signed",
-    "started",
-    "advance_paid",
-    "expense_statement",
-    "balance_decision",
-    "balance_paid",
-]
-ProjectStatus = Literal["no_data", "in_progress", "targets_met", "eligible", "balance_paid"]
+    status: BalanceStatus
 
 
 class EventCreate(BaseModel):
-    type: EventType
-    date: date
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "expense_statement", "date": "2024-06-30", "amount": "330000.00"}]
+        }
+    )
+
+    type: ProjectEventType
+    date: Day
     amount: Decimal | None = Field(
         default=None,
         max_digits=14,
@@ -121,8 +136,10 @@ class EventCreate(BaseModel):
 
 
 class EventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
-    type: EventType
+    type: ProjectEventType
     date: date
     amount: Money | None
     recorded_at: datetime
@@ -134,6 +151,8 @@ class PeriodOut(BaseModel):
 
 
 class ShortfallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     indicator: str
     value: DisplayNumber | None = Field(
         description="percentage, one decimal; null when not computable"
@@ -151,7 +170,7 @@ class EstablishmentComplianceOut(BaseModel):
 
 class ComplianceRead(BaseModel):
     project_id: int
-    status: ProjectStatus
+    status: BalanceStatus
     qualifies_for_balance: bool
     balance_due: Money | None = Field(
         description="min(total aid, declared expenses) − advance paid; negative: to recover"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,10 +24,8 @@ from app.vendors.models import Vendor
 
 
 async def create_project(
-    session: AsyncSession, principal: Principal, payload: ProjectCreate, request: Request | None
+    session: AsyncSession, principal: Principal, payload: ProjectCreate
 ) -> tuple[Project, list[dict[str, str]]]:
-    if principal.role not in (Role.ARS, Role.NATIONAL):
-        raise Forbidden("Only ars and national tokens may register projects.")
     if principal.role is Role.ARS and payload.region != principal.region_code:
         raise Forbidden(
             f"An ARS token registers projects of its own region ({principal.region_code})."
@@ -81,7 +78,7 @@ async def create_project(
     if checks.errors:
         raise Invalid(
             "The request is not admissible.",
-            [FieldError(i.field, i.code, i.message) for i in checks.errors],
+            list(checks.errors),
         )
 
     sizes, ej_regions = await repository.legal_entity_sizes(
@@ -110,7 +107,7 @@ async def create_project(
     except FundingInputError as exc:
         raise Invalid(str(exc), [FieldError(exc.field, "invalid", str(exc))]) from exc
 
-    warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in checks.warnings]
+    warnings = [w.as_dict() for w in checks.warnings]
     project = Project(
         reference=payload.reference,
         name=payload.name,
@@ -164,7 +161,6 @@ async def create_project(
         "project.create",
         "project",
         str(project.id),
-        request=request,
         payload=payload.model_dump(mode="json"),
         region_code=payload.region,
         detail={"reference": payload.reference, "total": str(funding.total)},

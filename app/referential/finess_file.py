@@ -420,7 +420,8 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
     streets = [_street(rng) for _ in range(_POOL_SIZE)]
     dates = [_dates(rng) for _ in range(_POOL_SIZE)]
     department, localities, phone_prefix = "", [("", "")], ""
-    legal_entity, siren, nics, nic_index = "", "", (), 0
+    legal_entity, siren, nic_index = "", "", 0
+    nics: tuple[str, ...] = ()
     for record in records:
         if record.department != department:
             department = record.department

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Any
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from fastapi import APIRouter
+
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
+from app.access.scopes import Scope
 from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -16,8 +19,10 @@ from app.referential.geography import DEPARTMENTS
 from app.referential.models import Establishment
 from app.referential.schemas import EstablishmentCreate, EstablishmentRead
 
-router = APIRouter(prefix="/api/v1/establishments", tags=["establishments"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(
+    prefix="/api/v1/establishments", tags=["establishments"], route_class=AuthorisedRoute
+)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _read(row: Establishment, project_id: int | None) -> EstablishmentRead:
@@ -66,18 +71,18 @@ def _validated(payload: EstablishmentCreate) -> tuple[str, str, str]:
 
 @router.post(
     "",
+    dependencies=[requires(Role.ARS, Role.NATIONAL)],
     status_code=201,
     response_model=EstablishmentRead,
     summary="Register an establishment in the referential",
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_establishment(
-    payload: EstablishmentCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: EstablishmentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
-    require_role(principal, Role.ARS, Role.NATIONAL, action="register establishments")
     finess, legal, department = _validated(payload)
     region = DEPARTMENTS[department].region_code
-    if not principal.sees_region(region):
+    if not Scope.of(principal).sees_region(region):
         raise Forbidden(f"An ARS token registers establishments of its own region ({region}).")
     if (await repository.existing_finess(session, [finess])).get(finess):
         raise Conflict(
@@ -101,7 +106,6 @@ async def create_establishment(
         "establishment.create",
         "establishment",
         finess,
-        request=request,
         payload=payload.model_dump(),
         region_code=region,
     )
@@ -110,6 +114,7 @@ async def create_establishment(
 
 @router.get(
     "/{finess}",
+    dependencies=[requires(*Role)],
     response_model=EstablishmentRead,
     summary="One establishment of the caller's scope",
     responses={401: _PROBLEM, 404: _PROBLEM},

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EstablishmentCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "finess": "750712184",
+                    "name": "EHPAD Les Tilleuls",
+                    "legal_entity_finess": "750712176",
+                    "department": "75",
+                    "category_code": "500",
+                }
+            ]
+        }
+    )
+
     finess: str = Field(examples=["750712184"], description="FINESS géographique (ET)")
     name: str = Field(min_length=1, max_length=300)
     legal_entity_finess: str = Field(description="FINESS juridique (EJ) of its manager")

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from stdnum.exceptions import ValidationError
 from stdnum.fr import siren as stdnum_siren
 
-from app.access.dependencies import CurrentPrincipal, require_role
+from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.audit import service as audit
 from app.db import SessionDep
 from app.errors import Conflict, FieldError, Invalid, NotFound
 from app.vendors.models import Vendor
 
-router = APIRouter(prefix="/api/v1/vendors", tags=["vendors"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1/vendors", tags=["vendors"], route_class=AuthorisedRoute)
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class VendorCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"siren": "732829320", "name": "Éditeur DUI"}]}
+    )
+
     siren: str = Field(examples=["732829320"], description="SIREN of the vendor (9 digits)")
     name: str = Field(min_length=1, max_length=300)
 
@@ -33,21 +39,21 @@ def check_siren(raw: str) -> str:
     try:
         return stdnum_siren.validate(raw)
     except ValidationError as exc:
-        message = f"{raw!r} is not a valid SIREN: {exc.message}"
+        message = f"{raw!r} is not a valid SIREN: {exc}"
         raise Invalid(message, [FieldError("siren", "invalid_siren", message)]) from exc
 
 
 @router.post(
     "",
+    dependencies=[requires(Role.NATIONAL)],
     status_code=201,
     response_model=VendorRead,
     summary="Register a DUI vendor",
     responses={401: _PROBLEM, 403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_vendor(
-    payload: VendorCreate, request: Request, session: SessionDep, principal: CurrentPrincipal
+    payload: VendorCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> VendorRead:
-    require_role(principal, Role.NATIONAL, action="register vendors")
     siren = check_siren(payload.siren)
     if await session.get(Vendor, siren) is not None:
         raise Conflict(
@@ -62,13 +68,18 @@ async def create_vendor(
         "vendor.create",
         "vendor",
         siren,
-        request=request,
         payload=payload.model_dump(),
     )
     return VendorRead(siren=siren, name=payload.name.strip())
 
 
-@router.get("", response_model=list[VendorRead], summary="Vendors", responses={401: _PROBLEM})
+@router.get(
+    "",
+    response_model=list[VendorRead],
+    summary="Vendors",
+    responses={401: _PROBLEM},
+    dependencies=[requires(*Role)],
+)
 async def list_vendors(session: SessionDep, principal: CurrentPrincipal) -> list[VendorRead]:
     query = select(Vendor).order_by(Vendor.name)
     if principal.role is Role.VENDOR:
@@ -80,6 +91,7 @@ async def list_vendors(session: SessionDep, principal: CurrentPrincipal) -> list
 
 @router.get(
     "/{siren}",
+    dependencies=[requires(*Role)],
     response_model=VendorRead,
     summary="One vendor",
     responses={401: _PROBLEM, 404: _PROBLEM},

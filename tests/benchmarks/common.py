@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 
 from app import migrate
+from app.db import APP_ROLE, as_role
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(sys.executable).with_name("esms-usage")
@@ -49,7 +50,9 @@ def free_port() -> int:
 
 
 def start_server(url: str, port: int, log: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "ESMS_LOG_LEVEL": "warning"}
+    """`esms-usage serve` on the database of `url`, connected as the application role (as in
+    production: migrations are the owner's, and already applied)."""
+    env = {**os.environ, "DATABASE_URL": as_role(url, APP_ROLE), "ESMS_LOG_LEVEL": "warning"}
     with log.open("wb") as out:
         return subprocess.Popen(
             [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],

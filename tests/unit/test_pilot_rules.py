@@ -23,20 +23,22 @@ from app.pilots.rules import (
     PilotFacts,
     PilotLine,
     SelectedCounts,
-    StoredUsage,
-    UsageContext,
     check_application,
     check_decline,
     check_event,
     check_selection,
-    check_usage_rows,
     domain_of_category,
     eligibility,
-    parse_usage_row,
     regional_quota,
     selection_warnings,
     standing,
     summarise,
+)
+from app.pilots.usage.rules import (
+    StoredUsage,
+    UsageContext,
+    check_usage_rows,
+    parse_usage_row,
     usage_outcome,
 )
 
