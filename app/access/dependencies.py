@@ -19,18 +19,17 @@ from app.identity.service import principal_for_jwt
 from app.identity.tokens import looks_like_jwt
 
 
-def _bearer(request: Request) -> str:
+async def authenticate(request: Request, session: AsyncSession) -> Principal:
+    """The caller of `request`, from its bearer token (401 without a valid one): the one
+    place that says who calls, for the route dependency and for the check before the body."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    return token.strip()
-
-
-async def _authenticate(session: AsyncSession, token: str) -> Principal:
-    """The caller behind a bearer value: an access token (JWT) of a configured OpenID Connect
-    provider, whose rights come from the grant of its person or client, or an API token."""
+    token = token.strip()
     if looks_like_jwt(token):
+        # An access token of a configured OpenID Connect provider: its rights come from the
+        # grant of its person or client application.
         return await principal_for_jwt(session, token)
     principal = await principal_for_token(session, token)
     if principal is None:
@@ -42,7 +41,7 @@ async def current_principal(request: Request, session: SessionDep) -> Principal:
     known = getattr(request.state, "principal", None)
     if known is not None:  # already authenticated before the body was read
         return known
-    principal = await _authenticate(session, _bearer(request))
+    principal = await authenticate(request, session)
     request.state.principal = principal
     return principal
 
@@ -78,9 +77,8 @@ class RoleRequirement:
     async def check_request(self, request: Request) -> None:
         """Authenticate, check the role and the scope of the path's object, with a session
         of its own, before the body is read."""
-        token = _bearer(request)
         async with get_database().sessions() as session:
-            principal = self.check(await _authenticate(session, token))
+            principal = self.check(await authenticate(request, session))
             if self.sees is not None:
                 name, sees = self.sees
                 raw = str(request.path_params.get(name, ""))

@@ -111,13 +111,13 @@ def svg(chart: Chart) -> Markup:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         segment: list[str] = []
         segments: list[list[str]] = []
-        for index, value in enumerate(series.values):
-            if value is None:
+        for index, measured in enumerate(series.values):
+            if measured is None:
                 if segment:
                     segments.append(segment)
                 segment = []
                 continue
-            segment.append(f"{x(index):.1f},{y(value):.1f}")
+            segment.append(f"{x(index):.1f},{y(measured):.1f}")
         if segment:
             segments.append(segment)
         for points in segments:

@@ -160,7 +160,7 @@ async def sign_in(
             suite=_next(suite),
             error="Ce jeton est inconnu, expiré ou révoqué.",
         )
-    value, row = await open_session(session, principal, request=request)
+    value, row = await open_session(session, principal)
     response = RedirectResponse(_next(suite), status_code=303)
     set_session_cookie(response, request, value, row.expires_at)
     return response
@@ -176,7 +176,7 @@ async def sign_out(
     check_csrf(user, csrf)
     # A person signed in through a provider signs out there too, where it offers it.
     elsewhere = await oidc_sign_out_elsewhere(session, user, request)
-    await close_session(session, user, request)
+    await close_session(session, user)
     response = elsewhere or RedirectResponse("/console/connexion", status_code=303)
     clear_session_cookie(response)
     return response
@@ -753,7 +753,5 @@ async def upload_confirm(
             [FieldError("fichier", "missing", "déposez le fichier puis vérifiez-le")],
         )
     body, name = kept
-    summary = await uploads.ingest_file(
-        session, user.principal, body, name, dry_run=False, request=request
-    )
+    summary = await uploads.ingest_file(session, user.principal, body, name, dry_run=False)
     return page(request, "upload.html", user, summary=summary, filename=name, dry_run=False)

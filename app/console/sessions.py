@@ -104,7 +104,6 @@ async def open_session(
     kind: str = "token",
     subject: str | None = None,
     label: str = "",
-    request: Request | None = None,
 ) -> tuple[str, ConsoleSession]:
     """A new session for `principal`; returns the cookie value and the stored row."""
     if kind not in _RESOLVERS:
@@ -149,7 +148,7 @@ async def resolve(db: AsyncSession, value: str | None) -> ConsoleUser | None:
     return ConsoleUser(row.id, principal, row.csrf_token, row.label, row.expires_at)
 
 
-async def close_session(db: AsyncSession, user: ConsoleUser, request: Request | None) -> None:
+async def close_session(db: AsyncSession, user: ConsoleUser) -> None:
     await db.execute(
         update(ConsoleSession)
         .where(ConsoleSession.id == user.session_id)

@@ -1,11 +1,10 @@
-"""A vendor's file uploaded in the console goes through the API's ingestion: the same body
-reading (CSV or JSON), the same checks, the same summary, the same audit."""
+"""A vendor's file uploaded in the console goes through the one ingestion core, as a batch
+sent to the API does: the same body reading (CSV or JSON), checks, summary and audit."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
@@ -27,27 +26,16 @@ def content_type(name: str, body: bytes) -> str:
 
 
 async def ingest_file(
-    session: AsyncSession,
-    principal: Principal,
-    body: bytes,
-    name: str,
-    *,
-    dry_run: bool,
-    request: Request | None = None,
+    session: AsyncSession, principal: Principal, body: bytes, name: str, *, dry_run: bool
 ) -> dict[str, Any]:
-    settings = get_settings()
-    if len(body) > settings.max_body_bytes:
-        raise TooLarge(f"The file exceeds {settings.max_body_bytes} bytes; split it.")
+    limit = get_settings().max_body_bytes
+    if len(body) > limit:
+        raise TooLarge(f"The file exceeds {limit} bytes; split it.")
     kind = content_type(name, body)
-    rows = parse_batch(body, kind, "extracts")
-    if len(rows) > settings.max_batch_rows:
-        raise TooLarge(
-            f"A file holds at most {settings.max_batch_rows} rows; this one has {len(rows)}."
-        )
     return await ingest(
         session,
         principal,
-        rows,
+        parse_batch(body, kind, "extracts"),
         BatchOptions(dry_run=dry_run),
         EXTRACTS,
         payload=body,

@@ -23,16 +23,9 @@ from app.console.sessions import ConsoleUser, CsrfRefused, SignInRequired
 from app.errors import DomainError, FieldError, Invalid
 
 HERE = Path(__file__).parent
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+# The security headers (content security policy, no framing, no sniffing) are those of every
+# HTML answer of the app (app.docs); a page also holds what a session may see: never cached.
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 log = logging.getLogger("esms.console")
 
 
@@ -92,7 +85,7 @@ def render(
 
 class PageRoute(APIRoute):
     """A console page: domain errors become French pages (404, 403, 422), a missing session a
-    redirect to sign-in; every answer carries the content security policy."""
+    redirect to sign-in; no answer is cached."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -261,7 +261,6 @@ async def callback(
             kind=KIND,
             subject=str(person.id),
             label=person.email or person.name or person.subject,
-            request=request,
         )
         session.add(
             ConsoleSignIn(

@@ -175,9 +175,8 @@ async def _write(
     contexts: Mapping[int, ContextT],
     predicted: list[Prediction],
 ) -> list[Prediction]:
-    to_write = [
-        i for i, (o, _) in enumerate(predicted) if o is Outcome.CREATED or o is Outcome.REVISED
-    ]
+    created, revised = Outcome.CREATED, Outcome.REVISED  # read once, not once per row
+    to_write = [i for i, (o, _) in enumerate(predicted) if o is created or o is revised]
     surprises = await kind.write(session, principal, rows, contexts, predicted, to_write)
     final = list(predicted)
     unwritten = []
