@@ -22,6 +22,7 @@ from app.referential.finess import make_finess
 from tests.conftest import _create_database
 from tests.console.conftest import ARTIFACTS, CHROMIUM, NEEDS, SERVER, _free_port, run_async
 from tests.console.conftest import browser as browser  # the console's shared browser fixture
+from tests.console.test_browser import check  # screenshot, then axe-core finds nothing grave
 from tests.factories import valid_siren
 from tests.identity.conftest import Provider
 
@@ -138,8 +139,19 @@ def site(pg_server: str, oidc_provider: Provider) -> Iterator[dict]:
             server.wait()
 
 
-def sign_in_at_provider(page, base: str) -> None:
+def watched(context, refused: list[str]):
+    """A tab whose Content-Security-Policy refusals are collected."""
+    tab = context.new_page()
+    tab.on(
+        "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    return tab
+
+
+def sign_in_at_provider(page, base: str, first: bool = False) -> None:
     page.goto(f"{base}/console/connexion")
+    if first:
+        check(page, "identity-sign-in")
     page.get_by_role("link", name="Se connecter avec ProConnect (test)").click()
     page.locator("input[name=sub]").fill(OFFICER)
     page.get_by_role("button", name="Authorize", exact=True).click()
@@ -147,20 +159,22 @@ def sign_in_at_provider(page, base: str) -> None:
 
 def test_an_officer_asks_for_access_gets_it_from_the_national_team_and_signs_out(browser, site):
     base = site["base"]
+    refused: list[str] = []
     officer = browser.new_context()
-    page = officer.new_page()
-    sign_in_at_provider(page, base)
+    page = watched(officer, refused)
+    sign_in_at_provider(page, base, first=True)
     page.wait_for_url(f"{base}/console/connexion/oidc-retour**")
     assert page.get_by_role("heading", level=1).inner_text() == "Votre accès doit être demandé"
     assert "agent@ars-bretagne.sante.fr" in page.content()
-    page.screenshot(path=ARTIFACTS / "identity-access-to-ask.png", full_page=True)
+    check(page, "identity-access-to-ask")
 
     team = browser.new_context()
-    admin = team.new_page()
+    admin = watched(team, refused)
     admin.goto(f"{base}/console/connexion")
     admin.get_by_label("Jeton d'accès").fill(site["national"])
     admin.get_by_role("button", name="Se connecter").click()
     admin.get_by_role("link", name="Accès").click()
+    check(admin, "identity-people")
     form = admin.get_by_role("form", name="Donner un droit à agent@ars-bretagne.sante.fr")
     form.get_by_label("Rôle").select_option("ars")
     form.get_by_label("Région").select_option("53")
@@ -168,7 +182,7 @@ def test_an_officer_asks_for_access_gets_it_from_the_national_team_and_signs_out
     admin.wait_for_url(f"{base}/console/acces")
     row = admin.get_by_role("row").filter(has_text="agent@ars-bretagne.sante.fr")
     assert "ARS Bretagne" in row.inner_text()
-    admin.screenshot(path=ARTIFACTS / "identity-access-page.png", full_page=True)
+    check(admin, "identity-people-granted")
     team.close()
 
     sign_in_at_provider(page, base)
@@ -178,7 +192,7 @@ def test_an_officer_asks_for_access_gets_it_from_the_national_team_and_signs_out
     nav.get_by_role("link", name="Projets").click()
     page.wait_for_url(f"{base}/console/projets")
     page.get_by_role("link", name="BRE-2023-007").wait_for()
-    page.screenshot(path=ARTIFACTS / "identity-officer-projects.png", full_page=True)
+    check(page, "identity-officer-projects")
 
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/oauth2/end_session**")
@@ -187,3 +201,4 @@ def test_an_officer_asks_for_access_gets_it_from_the_national_team_and_signs_out
     page.goto(f"{base}/console/projets")
     page.wait_for_url(f"{base}/console/connexion**")
     officer.close()
+    assert not refused, refused  # nothing on these pages breaks the content security policy

@@ -39,15 +39,3 @@ async def test_the_first_national_member_is_granted_on_the_command_line(
     again = run(cli_database, *args, "--role", "ars", "--region", "53")
     assert again.returncode != 0 and again.stdout == ""
     assert "withdraw it first" in said(again.stderr)
-    unknown = run(
-        cli_database,
-        "person",
-        "grant",
-        "--issuer",
-        "https://idp.example.org",
-        "--subject",
-        "x",
-        "--role",
-        "national",
-    )
-    assert unknown.returncode != 0 and "not a configured provider" in said(unknown.stderr)
