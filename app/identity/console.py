@@ -109,7 +109,7 @@ async def start(
 ) -> Response:
     provider = directory().by_name(name)
     if provider is None:
-        raise DomainError("Unknown provider.") from None
+        raise NotFound(f"No sign-in provider {name!r}.")
     metadata = await directory().metadata(provider)
     state, nonce, verifier = generate_token(43), generate_token(32), generate_token(64)
     await session.execute(

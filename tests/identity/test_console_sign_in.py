@@ -12,8 +12,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from app.identity.providers import directory
+from app.identity.tokens import TokenRefused, verify
 from app.main import create_app
-from tests.identity.conftest import PUBLIC_URL, Provider
+from tests.identity.conftest import PUBLIC_URL, Provider, claims_for
 
 pytestmark = pytest.mark.usefixtures("trusted_provider")
 
@@ -140,3 +142,36 @@ async def test_a_return_without_this_browsers_state_is_refused(
     assert used.status_code == 200  # this browser: its sign-in goes through (no grant yet)
     again = await browser_like.get(back.removeprefix(PUBLIC_URL))
     assert again.status_code == 401  # a return is used once
+
+
+async def test_an_id_token_answers_only_the_sign_in_that_asked_for_it(
+    oidc_provider: Provider, service_client
+):
+    """The nonce of the ID token must be the one this sign-in sent."""
+    provider = directory().by_issuer(oidc_provider.issuer)
+    id_token = oidc_provider.sign(
+        claims_for(oidc_provider, service_client.client_id, sub="agent-35", nonce="sent-by-a")
+    )
+    checked = await verify(
+        directory(),
+        id_token,
+        audience=service_client.client_id,
+        provider=provider,
+        nonce="sent-by-a",
+    )
+    assert checked.subject == "agent-35"
+    with pytest.raises(TokenRefused) as refused:
+        await verify(
+            directory(),
+            id_token,
+            audience=service_client.client_id,
+            provider=provider,
+            nonce="sent-by-b",
+        )
+    assert refused.value.check == "nonce"
+
+
+async def test_an_unknown_provider_is_a_missing_page(browser_like):
+    answer = await browser_like.get("/console/connexion/oidc/nobody")
+    assert answer.status_code == 404
+    assert "Page introuvable" in answer.text
