@@ -229,34 +229,56 @@ def token_revoke(token_id: int) -> None:
 def finess_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
-    """Import the official FINESS extraction (semicolon-separated, ISO-8859-1)."""
+    """Import a FINESS file: the official extraction, the réexposition CSV or the FINESS+
+    JSON flow (recognised from the content; UTF-8 or ISO-8859-1). Only the programme's
+    establishments are stored; the others are counted in the report."""
+    from app.referential.finess_formats import InvalidFinessFile
     from app.referential.importer import import_finess_file
+    from app.referential.progress import import_progress
 
     async def work(database: Database):
-        return await import_finess_file(database, file)
+        with import_progress(file.stat().st_size) as progress:
+            return await import_finess_file(database, file, progress=progress)
 
-    report = asyncio.run(_with_database(work))
+    try:
+        report = asyncio.run(_with_database(work))
+    except InvalidFinessFile as exc:
+        _err(f"esms-usage: {file} was not imported, nothing was written: {exc}")
+        raise typer.Exit(1) from None
+    _err(f"esms-usage: {file}: {report.format} format, {report.encoding}")
+    for reason, by_key in report.as_dict()["skipped"].items():
+        if by_key:
+            counts = ", ".join(f"{key}: {count}" for key, count in by_key.items())
+            _err(f"skipped by {reason}: {counts}")
     for error in report.errors[:50]:
-        _err(f"line {error.line}: {error.message}")
-    if len(report.errors) > 50:
-        _err(f"... and {len(report.errors) - 50} more refused lines")
-    _err(
-        f"esms-usage: {report.read} establishments read, {report.created} created, "
-        f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} refused"
-    )
+        _err(f"{error.where}: {error.message}")
+    if report.error_count > 50:
+        _err(f"... and {report.error_count - 50} more refused rows")
+    _err(f"esms-usage: {report.summary()}")
 
 
 @finess_cli.command("synth")
 def finess_synth(
-    count: Annotated[int, typer.Option(min=1, help="number of establishments")],
+    count: Annotated[int, typer.Option(min=0, help="establishments of the programme")],
     out: Annotated[Path, typer.Option(dir_okay=False, help="file to write")],
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    format: Annotated[str, typer.Option(help="official | reexposition | finess-plus")] = "official",
+    other_structures: Annotated[
+        float,
+        typer.Option(min=0, help="structures of other categories per establishment (e.g. 1.0)"),
+    ] = 0.0,
 ) -> None:
-    """Write a synthetic FINESS extraction in the official format (valid keys)."""
+    """Write a synthetic FINESS file (valid keys) in one of the three formats."""
     from app.referential.finess_file import write_synthetic_finess_file
+    from app.referential.finess_formats import FinessFormat
 
-    write_synthetic_finess_file(out, count, seed=seed)
-    _err(f"esms-usage: wrote {count} establishments to {out}")
+    try:
+        chosen = FinessFormat(format)
+    except ValueError:
+        _err(f"esms-usage: --format must be one of {', '.join(FinessFormat)}, not {format!r}")
+        raise typer.Exit(2) from None
+    write_synthetic_finess_file(out, count, seed=seed, format=chosen, other_share=other_structures)
+    _err(f"esms-usage: wrote {count} establishments to {out} ({chosen} format)")
 
 
 def _run_demo(small: bool) -> None:

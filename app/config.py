@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     # Batch limits of the extracts endpoint (SPEC §10): above either, 413.
     max_batch_rows: int = Field(default=10_000, validation_alias="ESMS_MAX_BATCH_ROWS")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, validation_alias="ESMS_MAX_BODY_BYTES")
+    # FINESS files uploaded to POST /api/v1/referential/imports: a national FINESS+ flow is
+    # hundreds of MB, and takes longer than a batch to arrive.
+    max_import_bytes: int = Field(default=2 * 1024**3, validation_alias="ESMS_MAX_IMPORT_BYTES")
+    import_body_timeout_seconds: float = Field(
+        default=900, validation_alias="ESMS_IMPORT_BODY_TIMEOUT_SECONDS"
+    )
     rate_limit_per_minute: int = Field(default=1200, validation_alias="ESMS_RATE_LIMIT_PER_MINUTE")
     body_timeout_seconds: float = Field(default=30, validation_alias="ESMS_BODY_TIMEOUT_SECONDS")
     db_pool_size: int = Field(default=10, validation_alias="ESMS_DB_POOL_SIZE")

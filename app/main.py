@@ -40,6 +40,8 @@ from app.observability.metrics import render as render_metrics
 from app.pilots.router import router as pilots_router
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
+from app.referential import jobs as referential_jobs
+from app.referential.router import imports_router as referential_imports_router
 from app.referential.router import router as referential_router
 from app.request_context import REQUEST_ID as REQUEST_ID_VAR
 from app.vendors.router import router as vendors_router
@@ -110,6 +112,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await referential_jobs.stop_running()
             if refresher is not None:
                 refresher.cancel()
                 with suppress(asyncio.CancelledError):
@@ -140,6 +143,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     for router in (
         vendors_router,
         referential_router,
+        referential_imports_router,
         indicators_router,
         projects_router,
         envelopes_router,

@@ -64,6 +64,7 @@ class Side:
             "pilot_id": self.pilot_id,
             "application_id": self.application_id,
             "token_id": self.token_id,
+            "job_id": 1,
         }
 
 
@@ -144,6 +145,14 @@ MATRIX: dict[str, Line] = {
     "GET /api/v1/establishments/{finess}": READ,
     "GET /api/v1/establishments/{finess}/measurements": READ,
     "GET /api/v1/establishments/{finess}/revisions": READ,
+    # An empty upload: the national team gets past the role check to the 422 of the body
+    # (a real import runs in the background: tests/test_referential_imports.py).
+    "POST /api/v1/referential/imports": Line(
+        vendor=403, ars=403, grades=403, national=422, request=lambda side: {"content": b""}
+    ),
+    "GET /api/v1/referential/imports/{job_id}": Line(  # no import in this world
+        vendor=403, ars=403, grades=403, national=404
+    ),
     # -- projects ---------------------------------------------------------------------------
     "POST /api/v1/projects": Line(
         vendor=(403, 403),

@@ -90,6 +90,7 @@ async def test_walk_a_project_to_its_balance(client, factory):
             "latest_period": {"start": "2025-01", "end": "2025-03"},
             "meets_targets": False,
             "shortfalls": [{"indicator": "dmp_rate", "value": 69.0, "target": 70, "gap": 1.0}],
+            "closed_on": None,
         }
     ]
     refused = await event(client, ars, pid, "balance_decision", "2025-04-10")

@@ -61,8 +61,12 @@ async def test_token_create_prints_only_the_token(cli_database):
 async def test_finess_import_of_the_official_format(cli_database):
     result = run(cli_database, "finess", "import", str(DATA / "finess_sample.csv"))
     assert result.returncode == 0, result.stderr
-    assert "9 created" in result.stderr and "3 refused" in result.stderr
-    assert "line 9" in result.stderr and "line 13" in result.stderr
+    assert "official format, windows-1252" in result.stderr
+    assert "9 created" in result.stderr and "1 skipped, 1 refused" in result.stderr
+    assert "skipped by territory: 975: 1" in result.stderr
+    assert "line 9: FINESS ET: FINESS 690788121" in result.stderr
+    # Not a terminal: plain lines, no progress bar escape codes.
+    assert "\x1b[" not in result.stderr
     rows = await fetch(
         cli_database,
         "SELECT finess, name, department, region_code, category_code FROM establishment "
@@ -75,7 +79,37 @@ async def test_finess_import_of_the_official_format(cli_database):
         ("970411872", rows[2]["name"], "974", "04", "460"),
     ]
     again = run(cli_database, "finess", "import", str(DATA / "finess_sample.csv"))
-    assert "0 created" in again.stderr and "9 unchanged" in again.stderr
+    assert "0 created, 0 updated, 9 unchanged" in again.stderr
+
+
+async def test_finess_import_of_the_real_finess_plus_sample(cli_database):
+    sample = DATA / "finess-plus-structures-sample-20260309.json"
+    result = run(cli_database, "finess", "import", str(sample))
+    assert result.returncode == 0, result.stderr
+    assert "27 structures read, 13 establishments of the programme" in result.stderr
+    assert "2 closed; 14 skipped, 0 refused" in result.stderr
+    assert "skipped by category: 108: 3, 109: 3, 122: 1" in result.stderr
+    rows = await fetch(
+        cli_database,
+        "SELECT finess, closed_on::text FROM establishment WHERE finess = ANY($1) ORDER BY finess",
+        ["010790061", "010780906", "010780195"],
+    )
+    # The clinic (category 365) is not stored; the closed SESSAD is, with its date.
+    assert [tuple(r) for r in rows] == [("010780906", None), ("010790061", "1994-09-02")]
+    again = run(cli_database, "finess", "import", str(sample))
+    assert "0 created, 0 updated, 13 unchanged, 0 closed" in again.stderr
+
+
+async def test_a_truncated_file_writes_nothing(cli_database, tmp_path):
+    raw = (DATA / "finess-plus-structures-sample-20260309.json").read_bytes()
+    cut = tmp_path / "structures.json"
+    cut.write_bytes(raw[: raw.index(b'"numFinessEge" : "010780906"')])
+    before = await fetch(cli_database, "SELECT count(*), max(updated_at) FROM establishment")
+    result = run(cli_database, "finess", "import", str(cut))
+    assert result.returncode == 1
+    assert "nothing was written: pmej[16]: the JSON is truncated" in result.stderr
+    after = await fetch(cli_database, "SELECT count(*), max(updated_at) FROM establishment")
+    assert after == before
 
 
 async def test_finess_synth_writes_the_same_format(cli_database, tmp_path):
@@ -87,6 +121,22 @@ async def test_finess_synth_writes_the_same_format(cli_database, tmp_path):
     assert sum(1 for line in lines if line.startswith("structureet;")) == 300
     imported = run(cli_database, "finess", "import", str(out))
     assert "300 created" in imported.stderr and "0 refused" in imported.stderr
+
+
+async def test_finess_synth_of_the_finess_plus_flow_imports(cli_database, tmp_path):
+    out = tmp_path / "structures.json"
+    result = run(
+        cli_database, "finess", "synth", "--count", "400", "--out", str(out),
+        "--format", "finess-plus", "--other-structures", "0.5", "--seed", "9",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    imported = run(cli_database, "finess", "import", str(out))
+    assert imported.returncode == 0, imported.stderr
+    assert "finess-plus format, utf-8" in imported.stderr
+    assert "400 establishments of the programme: 400 created" in imported.stderr
+    refused = run(cli_database, "finess", "synth", "--count", "1", "--out", str(out),
+                  "--format", "xml")  # fmt: skip
+    assert refused.returncode == 2 and "--format must be one of" in refused.stderr
 
 
 def test_a_command_prints_only_what_it_is_for(tmp_path):

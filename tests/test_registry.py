@@ -41,6 +41,7 @@ async def test_establishment_registration_checks_each_field(client, factory):
         "category_code": "500",
         "category_label": created.json()["category_label"],
         "project_id": None,
+        "closed_on": None,
     }
     assert created.json()["category_label"]
     fetched = await client.get("/api/v1/establishments/750712184", headers=admin)

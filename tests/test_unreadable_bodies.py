@@ -193,6 +193,7 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         ("/api/v1/tokens", national),
         ("/api/v1/people", national),
         (f"/api/v1/people/{person.id}/grants", national),
+        ("/api/v1/referential/imports", national),
     ]
     return database, calls
 
@@ -243,7 +244,7 @@ BODIES = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    call=st.integers(min_value=0, max_value=10),
+    call=st.integers(min_value=0, max_value=11),
     content_type=st.sampled_from(["application/json", "text/csv"]),
     body=BODIES,
 )

@@ -19,6 +19,7 @@ from app.db import get_database
 from app.errors import DomainError, FieldError, TooLarge, send_problem
 
 WINDOW_SECONDS = 60
+IMPORTS_PATH = "/api/v1/referential/imports"  # FINESS files: ESMS_MAX_IMPORT_BYTES
 
 
 class BodyTimeout(DomainError):
@@ -37,7 +38,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         settings = get_settings()
-        limit = settings.max_body_bytes
+        limit, timeout = settings.max_body_bytes, settings.body_timeout_seconds
+        if scope["path"] == IMPORTS_PATH:  # a whole FINESS file, streamed to disk
+            limit, timeout = settings.max_import_bytes, settings.import_body_timeout_seconds
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_problem(
@@ -49,7 +52,7 @@ class BodyLimitMiddleware:
                     "too_large",
                 )
                 return
-        deadline = time.monotonic() + settings.body_timeout_seconds
+        deadline = time.monotonic() + timeout
         received = 0
 
         async def guarded() -> Message:
@@ -61,7 +64,7 @@ class BodyLimitMiddleware:
                     message = await receive()
             except TimeoutError:
                 raise BodyTimeout(
-                    f"The body did not arrive within {settings.body_timeout_seconds:g} s.",
+                    f"The body did not arrive within {timeout:g} s.",
                     [FieldError("body", "body_timeout", "send the whole body at once")],
                 ) from None
             if message["type"] == "http.request":

@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.indicators.rules import RATES
 from app.projects.vocabulary import BalanceStatus
 
+# The establishments expected to report the last completed month (`:last`, its first day): a
+# closed one counts until the month it closed in, then drops out of counts and completeness.
+EXPECTED = "(e.closed_on IS NULL OR e.closed_on > :last)"
+
 _FROM = """
 FROM establishment e
 LEFT JOIN project_establishment pe ON pe.finess = e.finess
@@ -65,7 +69,7 @@ async def summary(session: AsyncSession, scope: str, params: dict[str, Any]) -> 
            count(l.finess) FILTER (WHERE {all_met_sql("l")}) AS meeting_all_targets
     {_FROM}
     LEFT JOIN latest_measurement l ON l.finess = e.finess
-    WHERE {scope}
+    WHERE {scope} AND {EXPECTED}
     """
     return dict((await fetch_all(session, sql, params))[0])
 
@@ -121,7 +125,7 @@ async def breakdown(
     LEFT JOIN region r ON r.code = e.region_code
     LEFT JOIN department d ON d.code = e.department
     LEFT JOIN vendor v ON v.siren = p.vendor_siren
-    WHERE {scope}
+    WHERE {scope} AND {EXPECTED}
     GROUP BY {column}
     ORDER BY {column} NULLS LAST
     """
@@ -138,7 +142,7 @@ async def missing_reports(
            l.period_end AS last_period, count(*) OVER () AS total
     {_FROM}
     LEFT JOIN latest_measurement l ON l.finess = e.finess
-    WHERE {scope} AND pe.project_id IS NOT NULL
+    WHERE {scope} AND pe.project_id IS NOT NULL AND {EXPECTED}
       AND (l.period_end IS NULL OR l.period_end < :last)
     ORDER BY e.finess
     LIMIT :limit OFFSET :offset
@@ -148,7 +152,7 @@ async def missing_reports(
     if not rows and offset:
         count_sql = f"""SELECT count(*) {_FROM} LEFT JOIN latest_measurement l
                         ON l.finess = e.finess WHERE {scope} AND pe.project_id IS NOT NULL
-                        AND (l.period_end IS NULL OR l.period_end < :last)"""
+                        AND {EXPECTED} AND (l.period_end IS NULL OR l.period_end < :last)"""
         total = (await session.execute(text(count_sql), params)).scalar_one()
     return rows, total
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns import current_campaign
 from app.clock import Month
 from app.dashboards.repository import (
+    EXPECTED,
     all_met_sql,
     fetch_all,
     met_sql,
@@ -129,6 +130,7 @@ WITH g AS (
     LEFT JOIN project_establishment pe ON pe.finess = e.finess
     LEFT JOIN project p ON p.id = pe.project_id
     LEFT JOIN latest_measurement l ON l.finess = e.finess
+    WHERE {EXPECTED}
     GROUP BY 1, 2, 3
 )
 INSERT INTO summary_rollup (scope, targets, last_month, {", ".join(_COUNTS)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ from app.projects.schemas import (
     ShortfallOut,
 )
 from app.projects.vocabulary import BalanceStatus, Guichet
+from app.referential import repository as referential_repository
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
@@ -161,7 +163,10 @@ async def list_projects(
     )
 
 
-def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
+def compliance_read(
+    project_id: int, result: Compliance, closed: dict[str, date] | None = None
+) -> ComplianceRead:
+    closed = closed or {}
     return ComplianceRead(
         project_id=project_id,
         status=result.status,
@@ -179,6 +184,7 @@ def compliance_read(project_id: int, result: Compliance) -> ComplianceRead:
                 ),
                 meets_targets=item.meets_targets,
                 shortfalls=[ShortfallOut.model_validate(s) for s in item.shortfalls],
+                closed_on=closed.get(item.finess),
             )
             for item in result.establishments
         ],
@@ -207,7 +213,9 @@ async def get_compliance(
     overdue flag."""
     project = await _project(session, principal, project_id)
     (standing,) = await payments.standings(session, [project], today())
-    return compliance_read(project.id, standing.compliance)
+    numbers = [item.finess for item in standing.compliance.establishments]
+    closed = await referential_repository.closing_dates(session, numbers)
+    return compliance_read(project.id, standing.compliance, closed)
 
 
 @router.post(

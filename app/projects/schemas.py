@@ -166,6 +166,11 @@ class EstablishmentComplianceOut(BaseModel):
     latest_period: PeriodOut | None
     meets_targets: bool
     shortfalls: list[ShortfallOut]
+    closed_on: date | None = Field(
+        default=None,
+        description="closing date from FINESS: the establishment stays in the project but is "
+        "not expected to report after it; null while open",
+    )
 
 
 class ComplianceRead(BaseModel):

@@ -1,11 +1,14 @@
-"""Read the official public FINESS extraction, and write synthetic ones in the same format.
+"""Synthetic FINESS files in the three formats operators download (see `finess_formats`).
 
-The extraction ("FINESS Extraction du Fichier des établissements", data.gouv.fr) is
-semicolon-separated, ISO-8859-1, without a header: a metadata line `finess;etalab;…`, then
-one `structureet` row of 32 fields per establishment (ET), then other kinds of rows
-(`geolocalisation`…) that we skip. Its `departement` field writes overseas départements
-with FINESS's own codes (9A Guadeloupe… 9F Mayotte). Both directions stream, so a file of
-100 000 establishments costs no more memory than one of ten.
+- official: the etalab extraction, ISO-8859-1, a metadata line then `structureet` rows;
+- reexposition: the header-row CSV, UTF-8, 35 columns;
+- finess-plus: the ANS FINESS+ JSON flow, legal entities (`pmej`) with their establishments
+  (`ege`), a few of them closed (`etatObjet` I and `dateFermeture`).
+
+Overseas départements use FINESS's own codes in the CSV files (9A Guadeloupe… 9F Mayotte)
+and INSEE commune codes in FINESS+. Optionally, structures the programme does not fund
+(pharmacies, hospitals, clinics) are mixed in, as in the real files. Writing streams, so a
+file of a million establishments costs no more memory than one of ten.
 """
 
 import csv
@@ -19,111 +22,21 @@ from datetime import date, timedelta
 from functools import cache
 from itertools import accumulate
 
+import orjson
 from stdnum import luhn
 
-from app.referential.categories import CATEGORIES, Audience, Category, category_label
-from app.referential.finess import InvalidFiness, check_finess, make_finess, serial_capacity
-from app.referential.geography import (
-    DEPARTMENTS,
-    FINESS_DEPARTMENT_CODES,
-    department_from_finess_file,
-    region_of_department,
+from app.referential.categories import CATEGORIES, Audience, Category
+from app.referential.finess import make_finess, serial_capacity
+from app.referential.finess_formats import (
+    OFFICIAL_ENCODING,
+    REEXPOSITION_FIELDS,
+    STRUCTUREET_FIELDS,
+    FinessFormat,
 )
+from app.referential.geography import DEPARTMENTS, FINESS_DEPARTMENT_CODES, region_of_department
+from app.referential.selection import FinessRecord
 
-ENCODING = "iso-8859-1"
-STRUCTUREET_FIELDS = (
-    "structureet", "nofinesset", "nofinessej", "rs", "rslongue", "complrs", "compldistrib",
-    "numvoie", "typvoie", "voie", "compvoie", "lieuditbp", "commune", "departement",
-    "libdepartement", "ligneacheminement", "telephone", "telecopie", "categetab",
-    "libcategetab", "categagretab", "libcategagretab", "siret", "codeape", "codemft",
-    "libmft", "codesph", "libsph", "dateouv", "dateautor", "datemaj", "numuai",
-)  # fmt: skip
-_FIELD = {name: index for index, name in enumerate(STRUCTUREET_FIELDS)}
-
-
-@dataclass(frozen=True, slots=True)
-class FinessRecord:
-    """One usable establishment of the file; `line` is where it stands (1 = metadata line)."""
-
-    line: int
-    finess: str
-    legal_entity_finess: str
-    name: str
-    department: str  # INSEE code
-    category_code: str
-    category_label: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FinessFileError:
-    """A `structureet` row that cannot be used, and why."""
-
-    line: int
-    message: str
-
-
-def _clean(text: str) -> str:
-    # The file pads and double-spaces names ("CMPP  INTERSECTORIEL").
-    return " ".join(text.split())
-
-
-def _record(line: int, row: list[str]) -> FinessRecord | FinessFileError:
-    if len(row) != len(STRUCTUREET_FIELDS):
-        return FinessFileError(
-            line, f"structureet row has {len(row)} fields, expected {len(STRUCTUREET_FIELDS)}"
-        )
-    problems: list[str] = []
-    numbers: dict[str, str] = {}
-    for field in ("nofinesset", "nofinessej"):
-        try:
-            numbers[field] = check_finess(row[_FIELD[field]])
-        except InvalidFiness as exc:
-            problems.append(f"{field}: {exc}")
-    raw_department = row[_FIELD["departement"]]
-    department = department_from_finess_file(raw_department)
-    if department is None:
-        problems.append(f"departement {raw_department!r} is not a département of the programme")
-    name = _clean(row[_FIELD["rslongue"]]) or _clean(row[_FIELD["rs"]])
-    if not name:
-        problems.append("no name: rs and rslongue are both empty")
-    category_code = row[_FIELD["categetab"]].strip()
-    if not category_code:
-        problems.append("categetab (category code) is empty")
-    if problems or department is None:
-        return FinessFileError(line, "; ".join(problems))
-    return FinessRecord(
-        line=line,
-        finess=numbers["nofinesset"],
-        legal_entity_finess=numbers["nofinessej"],
-        name=name,
-        department=department,
-        category_code=category_code,
-        category_label=_clean(row[_FIELD["libcategetab"]]) or category_label(category_code),
-    )
-
-
-def iter_finess_file(path: str | os.PathLike[str]) -> Iterator[FinessRecord | FinessFileError]:
-    """Each `structureet` row of a FINESS extraction, as a record or as the reason it is unusable.
-
-    Streams the file: memory does not grow with its size.
-    """
-    with open(path, encoding=ENCODING, newline="") as file:
-        # csv rather than split(";"): names holding quotes come quoted ("LIEU DE VIE ""X""").
-        reader = csv.reader(file, delimiter=";")
-        for row in reader:
-            # line_num counts physical lines, so it stays right after a multi-line field.
-            line = reader.line_num
-            if not row:
-                continue
-            kind = row[0]
-            if line == 1 and kind not in ("finess", "structureet"):
-                yield FinessFileError(
-                    1,
-                    "line 1 is not the metadata line of a FINESS extraction (finess;etalab;…): "
-                    "expected the official file, semicolon-separated and ISO-8859-1",
-                )
-            if kind == "structureet":
-                yield _record(line, row)
+ENCODING = OFFICIAL_ENCODING
 
 
 # --- Synthetic extraction ---------------------------------------------------------------
@@ -342,7 +255,7 @@ def _generate(quotas: dict[str, int], rng: random.Random) -> Iterator[FinessReco
                 category = rng.choices(by_audience[audience], cum_weights=category_cum[audience])[0]
                 line += 1
                 yield FinessRecord(
-                    line=line,
+                    where=f"line {line}",
                     finess=serials.next_number(),
                     legal_entity_finess=legal_entity,
                     name=_establishment_name(rng, category),
@@ -413,6 +326,74 @@ def _dates(rng: random.Random) -> tuple[str, str, str]:
     return opened.isoformat(), authorised.isoformat(), updated.isoformat()
 
 
+# Structures FINESS lists that the programme does not fund, mixed into synthetic files as in
+# the real ones: (code, label, categagretab, its label, APE, tariff mode, weight). Values
+# found in the réexposition sample.
+@dataclass(frozen=True, slots=True)
+class _Other:
+    label: str
+    aggregate: str
+    aggregate_label: str
+    ape: str
+    tariff: tuple[str, str]  # codemft, libmft
+    weight: int
+
+
+_OTHER = {
+    "620": _Other("Pharmacie d'Officine", "3201", "Commerce de Biens à Usage Médicaux", "",
+                  ("01", "Etablissement Tarif Libre"), 6),
+    "355": _Other("Centre Hospitalier (C.H.)", "1102", "Centres Hospitaliers", "8610Z",
+                  ("03", "ARS établissements Publics de santé dotation globale"), 1),
+    "128": _Other("Etablissement de Soins Chirurgicaux", "1110",
+                  "Etablissements de Soins de Courte Durée", "8610Z",
+                  ("07", "ARS établissements de santé non financés dotation globale"), 1),
+}  # fmt: skip
+_OTHER_NAMES = {"620": "PHARMACIE {}", "355": "CENTRE HOSPITALIER {}", "128": "CLINIQUE {}"}
+
+
+def _with_other_structures(
+    records: Iterable[FinessRecord], share: float, rng: random.Random
+) -> Iterator[FinessRecord]:
+    """The records, and after each legal entity's about `share` times as many structures of
+    other categories, each its own legal entity, numbered from the top of the département's
+    serials (the programme's numbers come from the bottom)."""
+    codes = list(_OTHER)
+    weights = [other.weight for other in _OTHER.values()]
+    taken: dict[str, int] = {}
+    group: list[FinessRecord] = []
+
+    def others(department: str, count: int) -> Iterator[FinessRecord]:
+        capacity = serial_capacity(department)
+        for _ in range(count):
+            used = taken.get(department, 0)
+            taken[department] = used + 2
+            code = rng.choices(codes, weights)[0]
+            place = _upper_ascii(rng.choice(_PLACES if code != "355" else _COMMUNES))
+            yield FinessRecord(
+                where="",
+                finess=make_finess(department, capacity - 1 - used),
+                legal_entity_finess=make_finess(department, capacity - 2 - used),
+                name=_OTHER_NAMES[code].format(place),
+                department=department,
+                category_code=code,
+                category_label=_OTHER[code].label,
+            )
+
+    def flush() -> Iterator[FinessRecord]:
+        yield from group
+        wanted = share * len(group)
+        count = int(wanted) + (rng.random() < wanted - int(wanted))
+        yield from others(group[0].department, count)
+        group.clear()
+
+    for record in records:
+        if group and record.legal_entity_finess != group[0].legal_entity_finess:
+            yield from flush()
+        group.append(record)
+    if group:
+        yield from flush()
+
+
 def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> Iterator[list[str]]:
     """The 32 fields of each record, the address and administrative ones made up."""
     # Rows draw their address and dates from pools: a few random calls per row instead of
@@ -436,13 +417,25 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
             nic_index = rng.randrange(len(nics))
         nic_index += 1  # successive NICs: an EJ's SIRETs are distinct
         code = record.category_code
-        if code == "500":
-            mft = _MFT_EHPAD
-        elif code in _DEPARTMENT_FUNDED:
-            mft = _MFT_DEPARTMENT
+        mft: tuple[str, str]
+        if code in _OTHER:
+            other = _OTHER[code]
+            aggregate, aggregate_label, ape, mft = (
+                other.aggregate,
+                other.aggregate_label,
+                other.ape,
+                other.tariff,
+            )
         else:
-            mft = _MFT_UNKNOWN
-        aggregate = _CATEGORY_AGGREGATE[code]
+            aggregate = _CATEGORY_AGGREGATE[code]
+            aggregate_label = _AGGREGATES[aggregate]
+            ape = _CATEGORY_APE.get(code, "")
+            if code == "500":
+                mft = _MFT_EHPAD
+            elif code in _DEPARTMENT_FUNDED:
+                mft = _MFT_DEPARTMENT
+            else:
+                mft = _MFT_UNKNOWN
         number, street_type, street, box = rng.choice(streets)
         commune_code, routing = rng.choice(localities)
         opened, authorised, updated = rng.choice(dates)
@@ -468,11 +461,11 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
             phone_prefix + _digits(rng, 10 - len(phone_prefix)),
             phone_prefix + _digits(rng, 10 - len(phone_prefix)) if draw < 0.4 else "",  # fax
             code,
-            CATEGORIES[code].label,
+            record.category_label or "",
             aggregate,
-            _AGGREGATES[aggregate],
+            aggregate_label,
             siren + nics[nic_index % len(nics)] if draw < 0.8 else "",  # siret
-            _CATEGORY_APE.get(code, "") if draw > 0.3 else "",
+            ape if draw > 0.3 else "",
             *mft,
             "",  # codesph: not a health establishment
             "",  # libsph
@@ -483,11 +476,167 @@ def _structureet_rows(records: Iterable[FinessRecord], rng: random.Random) -> It
         ]
 
 
-def write_synthetic_finess_file(path: str | os.PathLike[str], count: int, seed: int = 0) -> None:
-    """Write a synthetic FINESS extraction of `count` establishments, byte-identical per seed."""
-    records = synthetic_records(count, seed)  # checks count before anything is written
+_FIELD = {name: index for index, name in enumerate(STRUCTUREET_FIELDS)}
+_GEOLOCATED = "2026-05-04"
+_LAMBERT = "1,ATLASANTE,97,BAN,EPSG:2154 RGF93 / Lambert-93 (Métropole)"
+
+
+def _reexposition_row(row: list[str], rng: random.Random) -> list[str]:
+    """A `structureet` row as the réexposition CSV writes it: without the section column,
+    with coordinates (made-up Lambert-93 ones, as for metropolitan France)."""
+    easting = f"{rng.uniform(100_000, 1_200_000):.1f}"
+    northing = f"{rng.uniform(6_050_000, 7_100_000):.1f}"
+    return [*row[1:], easting, northing, _LAMBERT, _GEOLOCATED]
+
+
+def _cog_commune(row: list[str]) -> str:
+    """INSEE commune code of a row: département + `commune`, "97" + `commune` overseas."""
+    department = FINESS_DEPARTMENT_CODES.get(row[_FIELD["departement"]], row[_FIELD["departement"]])
+    return (department if len(department) == 2 else department[:2]) + row[_FIELD["commune"]]
+
+
+def _ege(row: list[str], serial: int, closed: str | None) -> dict[str, object]:
+    """One FINESS+ establishment (`ege`) from its `structureet` row; `closed` its closing date."""
+    field = dict(zip(STRUCTUREET_FIELDS, row, strict=True))
+    general: dict[str, object] = {
+        "egeId": str(serial),
+        "dateOuverture": field["dateouv"],
+        "datePremiereAutorisation": field["dateautor"],
+        # FINESS+ pads the short name to its old fixed width, as the real flow does.
+        "nomEgeCourt": field["rs"][:32].ljust(32),
+        "nomEgeLong": field["rslongue"],
+        "numFinessEge": field["nofinesset"],
+    }
+    if field["siret"]:
+        general["siret"] = field["siret"]
+    if closed:
+        general["dateFermeture"] = closed
+    postcode, _, town = field["ligneacheminement"].partition(" ")
+    address: dict[str, object] = {
+        "usageAdresse": "03",
+        "typeVoie": field["typvoie"].ljust(4),
+        "libelleVoie": field["voie"],
+        "cogCommune": _cog_commune(row),
+        "ligneAcheminement": town,
+        "codePostal": postcode,
+    }
+    if field["numvoie"]:
+        address["numeroVoie"] = field["numvoie"]
+    if field["lieuditbp"]:
+        address["lieuDit"] = field["lieuditbp"]
+    return {
+        "informationsGeneralesEGE": general,
+        "categorieentiteGeographiqueExercice": field["categetab"],
+        "modefixationtarifaire": field["codemft"],
+        "typeBudget": ["01"],
+        "adresse": [address],
+        "contact": [
+            {"typeContact": {"roleContact": "01"}, "telecom": {"telephone": field["telephone"]}}
+        ],
+        "engagement": [],
+        "evenement": [
+            {
+                "evenementId": str(2 * serial),
+                "dateEnregistrement": f"{field['datemaj']} 00:00:00",
+                "dateEvenement": field["dateouv"],
+                "etatObjet1": "003",
+                "identifiantObjet1": str(serial),
+                "systemeMaitre": "01",
+                "typeObjet1": "EG",
+                "codeEvenement": "003",
+            }
+        ],
+        "roleEge": [],
+        "etatObjet": "I" if closed else "A",
+        "dateDerniereMaj": f"{closed or field['datemaj']} 00:00:00",
+    }
+
+
+# Share of the synthetic FINESS+ establishments that are closed (etatObjet I, dateFermeture).
+CLOSED_SHARE = 0.03
+
+
+def _pmej(rows: list[list[str]], serial: int, rng: random.Random) -> dict[str, object]:
+    first = dict(zip(STRUCTUREET_FIELDS, rows[0], strict=True))
+    establishments = []
+    for row in rows:
+        serial += 1
+        closed = None
+        if rng.random() < CLOSED_SHARE:
+            closed = (date(2024, 1, 1) + timedelta(days=rng.randrange(800))).isoformat()
+        establishments.append(_ege(row, serial, closed))
+    entity: dict[str, object] = {
+        "informationsGeneralesPMEJ": {
+            "pmSmsseId": str(serial),
+            "dateCreation": first["dateautor"],
+            "denominationPm": first["rs"],
+            "numFinessPm": first["nofinessej"],
+            "statutJuridique": "60",
+        },
+        "adresse": [{"usageAdresse": "02", "cogCommune": _cog_commune(rows[0])}],
+        "contact": [],
+        "engagement": [],
+        "evenement": [],
+        "ege": establishments,
+        "etatObjet": "A",
+        "dateDerniereMaj": f"{first['datemaj']} 00:00:00",
+    }
+    if first["siret"]:
+        entity["informationsGeneralesPMEJ"]["siren"] = first["siret"][:9]  # type: ignore[index]
+    return entity
+
+
+def _write_finess_plus(
+    path: str | os.PathLike[str], rows: Iterator[list[str]], rng: random.Random
+) -> None:
+    with open(path, "wb") as file:
+        file.write(
+            b'{\n  "schemaVersion" : "v1.0.0",\n  "generatedAt" : "2026-03-09T15:49:37.615611300Z",'
+            b'\n  "gcc" : [ ],\n  "gco" : [ ],\n  "pmej" : ['
+        )
+        group: list[list[str]] = []
+        serial, separator = 0, b"\n"
+
+        def flush() -> None:
+            nonlocal serial, separator
+            entity = _pmej(group, serial, rng)
+            serial += len(group) + 1
+            file.write(separator + orjson.dumps(entity, option=orjson.OPT_INDENT_2))
+            separator = b",\n"
+            group.clear()
+
+        for row in rows:
+            if group and row[_FIELD["nofinessej"]] != group[0][_FIELD["nofinessej"]]:
+                flush()
+            group.append(row)
+        if group:
+            flush()
+        file.write(b" ]\n}")
+
+
+def write_synthetic_finess_file(
+    path: str | os.PathLike[str],
+    count: int,
+    seed: int = 0,
+    format: FinessFormat = FinessFormat.OFFICIAL,
+    other_share: float = 0.0,
+) -> None:
+    """Write a synthetic FINESS file of `count` establishments of the programme (and about
+    `other_share` times as many structures of other categories), byte-identical per seed."""
+    records: Iterable[FinessRecord] = synthetic_records(count, seed)  # checks count first
     rng = random.Random(f"finess-synthetic-file:{seed}")
-    with open(path, "w", encoding=ENCODING, newline="") as file:
-        file.write(_METADATA_LINE + "\n")
+    if other_share:
+        records = _with_other_structures(records, other_share, rng)
+    rows = _structureet_rows(records, rng)
+    if format is FinessFormat.FINESS_PLUS:
+        _write_finess_plus(path, rows, rng)
+        return
+    official = format is FinessFormat.OFFICIAL
+    with open(path, "w", encoding=ENCODING if official else "utf-8", newline="") as file:
         writer = csv.writer(file, delimiter=";", lineterminator="\n")
-        writer.writerows(_structureet_rows(records, rng))
+        if official:
+            file.write(_METADATA_LINE + "\n")
+            writer.writerows(rows)
+        else:
+            writer.writerow(REEXPOSITION_FIELDS)
+            writer.writerows(_reexposition_row(row, rng) for row in rows)

@@ -155,7 +155,7 @@ DEPARTMENTS: dict[str, Department] = {
     code: Department(code, name, region_code) for code, name, region_code in _DEPARTMENTS
 }
 
-# The FINESS extraction writes overseas départements with its own codes. 9E is
+# The FINESS CSV files write overseas départements with their own codes. 9E is
 # Saint-Pierre-et-Miquelon and 9J Wallis-et-Futuna: in FINESS, but not in the programme.
 FINESS_DEPARTMENT_CODES: dict[str, str] = {
     "9A": "971",
@@ -164,6 +164,23 @@ FINESS_DEPARTMENT_CODES: dict[str, str] = {
     "9D": "974",
     "9F": "976",
 }
+FINESS_TERRITORY_CODES: dict[str, str] = {"9E": "975", "9J": "986"}
+
+# Overseas territories the instruction leaves out ("à l'exception de la Polynésie française,
+# de la Nouvelle-Calédonie, de Saint Pierre et Miquelon, et de Wallis et Futuna"), with the
+# other INSEE codes of territories that have no ARS of the programme (TAAF, Clipperton).
+OUTSIDE_TERRITORIES: dict[str, str] = {
+    "975": "Saint-Pierre-et-Miquelon",
+    "984": "Terres australes et antarctiques françaises",
+    "986": "Wallis-et-Futuna",
+    "987": "Polynésie française",
+    "988": "Nouvelle-Calédonie",
+    "989": "Clipperton",
+}
+# Saint-Barthélemy (977) and Saint-Martin (978) are not excluded by the instruction, are
+# followed by the ARS de Guadeloupe, and FINESS files their structures under Guadeloupe
+# (9A, numbers 9701…): they belong to département 971 and region 01 here.
+ATTACHED_TERRITORIES: dict[str, str] = {"977": "971", "978": "971"}
 
 
 def region_of_department(code: str) -> str:
@@ -195,3 +212,37 @@ def department_from_finess_file(code: str) -> str | None:
     if len(code) == 1 and code.isdigit():
         code = "0" + code
     return code if code in DEPARTMENTS else None
+
+
+def territory_of_commune(code: str) -> str | None:
+    """INSEE code of the département or overseas territory of an INSEE commune code.
+
+    "01053" -> "01", "2A004" -> "2A", "97411" -> "974", "98613" -> "986"; None when the
+    code is not a commune code (five characters).
+    """
+    code = code.strip().upper()
+    if len(code) != 5 or not (code.isdigit() or (code[:2] in ("2A", "2B") and code[2:].isdigit())):
+        return None
+    return code[:3] if code.startswith(("97", "98")) else code[:2]
+
+
+def territory_from_finess_file(code: str) -> str | None:
+    """INSEE code of the `departement` field of a FINESS CSV row ("9D" -> "974", "9J" ->
+    "986", "1" -> "01"), whether in the programme or not; None when it is no such code."""
+    code = code.strip().upper()
+    if code in FINESS_DEPARTMENT_CODES:
+        return FINESS_DEPARTMENT_CODES[code]
+    if code in FINESS_TERRITORY_CODES:
+        return FINESS_TERRITORY_CODES[code]
+    if len(code) == 1 and code.isdigit():
+        code = "0" + code
+    if code in DEPARTMENTS or code in OUTSIDE_TERRITORIES or code in ATTACHED_TERRITORIES:
+        return code
+    return None
+
+
+def programme_department(territory: str) -> str | None:
+    """The programme's département (INSEE code) of a territory code, None outside it."""
+    if territory in DEPARTMENTS:
+        return territory
+    return ATTACHED_TERRITORIES.get(territory)

@@ -1,6 +1,8 @@
-"""Reading the official FINESS extraction, and writing synthetic ones that read back."""
+"""Synthetic FINESS files in the three formats, that read back as the records they were
+written from."""
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,100 +12,27 @@ from stdnum.fr import siret
 from app.referential.categories import CATEGORIES, category_label
 from app.referential.finess import department_of_finess, is_valid_finess
 from app.referential.finess_file import (
+    CLOSED_SHARE,
     ENCODING,
-    STRUCTUREET_FIELDS,
-    FinessFileError,
-    FinessRecord,
-    iter_finess_file,
     synthetic_records,
     write_synthetic_finess_file,
 )
+from app.referential.finess_formats import (
+    REEXPOSITION_FIELDS,
+    FinessFormat,
+    FinessRow,
+    open_finess_file,
+)
 from app.referential.geography import DEPARTMENTS, is_corsica_or_overseas, region_of_department
-
-SAMPLE = Path(__file__).parent.parent / "data" / "finess_sample.csv"
+from app.referential.selection import FinessRecord, Skipped, SkipReason, select
 
 EHPAD = "Etablissement d'hébergement pour personnes âgées dépendantes"
 
 
-def test_the_sample_is_in_the_official_format():
-    raw = SAMPLE.read_bytes()
-    assert raw.startswith(b"finess;etalab;")
-    assert "Érables".encode(ENCODING) in raw
-    with pytest.raises(UnicodeDecodeError):
-        raw.decode("utf-8")
-
-
-def test_reading_the_sample_gives_records_and_errors_by_line():
-    items = list(iter_finess_file(SAMPLE))
-    records = [item for item in items if isinstance(item, FinessRecord)]
-    errors = [item for item in items if isinstance(item, FinessFileError)]
-
-    assert records == [
-        FinessRecord(2, "750482135", "750712184", "EHPAD Les Érables", "75", "500", EHPAD),
-        FinessRecord(
-            3, "010077311", "010077238", "Institut Médico-Éducatif Les Tilleuls", "01", "183",
-            "Institut Médico-Educatif (I.M.E.)",
-        ),
-        # No long name: the short one, its padding cleaned.
-        FinessRecord(
-            4, "130401177", "130401094", "SSIAD DE MARSEILLE 13E", "13", "354",
-            "Service de Soins Infirmiers A Domicile (S.S.I.A.D)",
-        ),
-        # Quotes inside a name come as a quoted CSV field.
-        FinessRecord(
-            5, "590128740", "590128666", 'ESAT "Les Ateliers du Nord"', "59", "246",
-            "Etablissement et Service d'Aide par le Travail (E.S.A.T.)",
-        ),
-        FinessRecord(6, "970120549", "970120465", "EHPAD Les Alizés", "971", "500", EHPAD),
-        FinessRecord(
-            7, "970411872", "970411799", "SAA de Saint-Denis", "974", "460",
-            "Service autonomie aide (SAA)",
-        ),
-        FinessRecord(
-            8, "2A0000123", "2A0000115", "Maison d'accueil spécialisée Sainte-Dévote", "2A",
-            "255", "Maison d'Accueil Spécialisée (M.A.S.)",
-        ),
-        FinessRecord(
-            11, "980503114", "980503031", "CMPP de Mamoudzou", "976", "189",
-            "Centre Médico-Psycho-Pédagogique (C.M.P.P.)",
-        ),
-        FinessRecord(
-            12, "210045613", "210045530", "EAM Les Jardins d'Automne", "21", "448",
-            "Etab.Acc.Médicalisé en tout ou partie personnes handicapées",
-        ),
-    ]  # fmt: skip
-
-    assert [error.line for error in errors] == [9, 10, 13]
-    bad_key, short_row, outside = (error.message for error in errors)
-    assert bad_key.startswith("nofinesset: FINESS 690788121: the check digit")
-    assert "nofinessej" not in bad_key
-    assert short_row == "structureet row has 31 fields, expected 32"
-    assert "Saint-Pierre-et-Miquelon" in outside
-    assert "departement '9E' is not a département of the programme" in outside
-
-
-def test_a_file_that_is_not_the_extraction_says_so(tmp_path):
-    path = tmp_path / "export.csv"
-    path.write_text("nofinesset;rs\n750712184;EHPAD\n", encoding="utf-8")
-    assert list(iter_finess_file(path)) == [
-        FinessFileError(
-            1,
-            "line 1 is not the metadata line of a FINESS extraction (finess;etalab;…): "
-            "expected the official file, semicolon-separated and ISO-8859-1",
-        )
-    ]
-
-
-def test_rows_without_name_or_category_are_refused(tmp_path):
-    fields = dict.fromkeys(STRUCTUREET_FIELDS, "")
-    fields.update(structureet="structureet", nofinesset="750712184", nofinessej="750712184")
-    fields.update(departement="75")
-    path = tmp_path / "finess.csv"
-    path.write_text("finess;etalab;1;2024-01-31\n" + ";".join(fields.values()) + "\n", ENCODING)
-    [error] = iter_finess_file(path)
-    assert error == FinessFileError(
-        2, "no name: rs and rslongue are both empty; categetab (category code) is empty"
-    )
+def read_back(path: Path) -> list:
+    with path.open("rb") as binary:
+        finess_file = open_finess_file(binary)
+        return [select(row) if isinstance(row, FinessRow) else row for row in finess_file.rows]
 
 
 def test_category_labels_come_from_the_nomenclature():
@@ -122,10 +51,10 @@ def test_synthetic_file_round_trips_with_valid_keys(tmp_path):
     path = tmp_path / "synthetic.csv"
     write_synthetic_finess_file(path, 2_000, seed=7)
 
-    read = list(iter_finess_file(path))
+    read = read_back(path)
     assert read == list(synthetic_records(2_000, seed=7))
     assert len(read) == 2_000
-    assert [record.line for record in read] == list(range(2, 2_002))
+    assert [record.where for record in read] == [f"line {n}" for n in range(2, 2_002)]
     assert len({record.finess for record in read}) == 2_000
     for record in read:
         assert is_valid_finess(record.finess)
@@ -203,7 +132,55 @@ def test_small_and_empty_synthetic_files(tmp_path):
     path = tmp_path / "empty.csv"
     write_synthetic_finess_file(path, 0)
     assert path.read_text(ENCODING).splitlines() == ["finess;etalab;1;2024-01-31"]
-    assert list(iter_finess_file(path)) == []
+    assert read_back(path) == []
     assert len(list(synthetic_records(7, seed=5))) == 7
     with pytest.raises(ValueError):
         synthetic_records(-1)
+
+
+def _same_establishment(record: FinessRecord) -> tuple:
+    return (record.finess, record.legal_entity_finess, record.name, record.department,
+            record.category_code, record.category_label)  # fmt: skip
+
+
+@pytest.mark.parametrize("format", [FinessFormat.REEXPOSITION, FinessFormat.FINESS_PLUS])
+def test_the_newer_formats_read_back_with_other_structures_skipped(tmp_path, format):
+    path = tmp_path / "synthetic"
+    write_synthetic_finess_file(path, 1_500, seed=4, format=format, other_share=1.0)
+    read = read_back(path)
+    records = [item for item in read if isinstance(item, FinessRecord)]
+    assert [_same_establishment(r) for r in records] == [
+        _same_establishment(r) for r in synthetic_records(1_500, seed=4)
+    ]
+    skips = Counter(item.key for item in read if isinstance(item, Skipped))
+    assert {item.reason for item in read if isinstance(item, Skipped)} == {SkipReason.CATEGORY}
+    assert set(skips) == {"620", "355", "128"}
+    assert 1_200 < sum(skips.values()) < 1_800  # about one other structure per establishment
+    closed = [r for r in records if r.closed_on]
+    if format is FinessFormat.FINESS_PLUS:
+        assert 0.5 * CLOSED_SHARE < len(closed) / len(records) < 2 * CLOSED_SHARE
+    else:
+        assert closed == []  # the CSV formats give no closing date
+
+
+def test_the_reexposition_file_is_utf8_with_its_header(tmp_path):
+    path = tmp_path / "finess_etablissements.csv"
+    write_synthetic_finess_file(path, 300, seed=2, format=FinessFormat.REEXPOSITION)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ";".join(REEXPOSITION_FIELDS)
+    rows = list(csv.reader(lines[1:], delimiter=";"))
+    assert len(rows) == 300 and all(len(row) == 35 for row in rows)
+
+
+def test_the_finess_plus_file_names_are_padded_and_communes_overseas_are_insee(tmp_path):
+    path = tmp_path / "structures.json"
+    write_synthetic_finess_file(path, 500, seed=2, format=FinessFormat.FINESS_PLUS)
+    document = json.loads(path.read_bytes())
+    assert document["schemaVersion"] == "v1.0.0"
+    establishments = [ege for pmej in document["pmej"] for ege in pmej["ege"]]
+    assert len(establishments) == 500
+    short_names = [ege["informationsGeneralesEGE"]["nomEgeCourt"] for ege in establishments]
+    assert any(name != name.strip() for name in short_names)
+    communes = {ege["adresse"][0]["cogCommune"] for ege in establishments}
+    assert all(len(code) == 5 for code in communes)
+    assert {code[:3] for code in communes} >= {"971", "972", "973", "974", "976"}
