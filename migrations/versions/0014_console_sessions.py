@@ -1,7 +1,7 @@
 """Console sessions: a person signed in to the web console, by cookie.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 
 A session is opened when someone signs in to the console (today by pasting an API token;
 later through OpenID Connect). The cookie holds a random key; only its SHA-256 is stored,
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
