@@ -45,13 +45,13 @@ class Settings(BaseSettings):
         default="l'équipe nationale ESMS Numérique (CNSA / DNS)",
         validation_alias="ESMS_ACCESS_CONTACT",
     )
-    # The service's address as browsers and providers reach it (redirect URIs of the
-    # OpenID Connect sign-in); unset: the address of each request.
-    public_url: str | None = Field(default=None, validation_alias="ESMS_PUBLIC_URL")
     # Hours a web console session lasts after sign-in.
     console_session_hours: float = Field(
         default=8, gt=0, validation_alias="ESMS_CONSOLE_SESSION_HOURS"
     )
+    # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem)
+    # and of the OpenID Connect sign-in's redirect URIs (unset: each request's address there).
+    public_url: str = Field(default="http://localhost:8000", validation_alias="ESMS_PUBLIC_URL")
 
 
 @lru_cache

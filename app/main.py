@@ -31,6 +31,8 @@ from app.db import Database, get_database, make_engine, resolve_database_url, se
 from app.docs import SecurityHeadersMiddleware, install_docs
 from app.errors import PROBLEM_JSON, UnexpectedErrorMiddleware, install_error_handlers, problem
 from app.extracts.router import router as extracts_router
+from app.fhir.router import OutcomeMiddleware
+from app.fhir.router import router as fhir_router
 from app.identity.console import access_router as identity_access_router
 from app.identity.console import router as identity_console_router
 from app.identity.router import router as identity_router
@@ -138,6 +140,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(OutcomeMiddleware)  # under /fhir, problems become OperationOutcome
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
@@ -154,6 +157,7 @@ def create_app(database: Database | None = None) -> FastAPI:
         access_router,
         identity_router,
         audit_router,
+        fhir_router,
     ):
         app.include_router(router)
     install_console(app)

@@ -30,10 +30,13 @@ from app.main import create_app
 from app.referential.finess import make_finess
 from tests.factories import Factory, valid_siren
 from tests.test_extracts import extract
+from tests.test_fhir import bundle as fhir_bundle
+from tests.test_fhir import report as fhir_report
 
 ROLES = ("vendor", "ars", "grades", "national")
 OWN, FOREIGN, ANY = "own", "foreign", "any"
 STORED, REFUSED = "row stored", "row refused"  # 200 with an import summary
+ENTRY_STORED, ENTRY_REFUSED = "entry stored", "entry refused"  # 200 with a FHIR batch-response
 Outcome = int | str
 
 
@@ -64,6 +67,8 @@ class Side:
             "pilot_id": self.pilot_id,
             "application_id": self.application_id,
             "token_id": self.token_id,
+            "measure_id": "dmp-rate",
+            "report_id": f"{self.finess}-2025-01",
             "job_id": 1,
         }
 
@@ -200,6 +205,25 @@ MATRIX: dict[str, Line] = {
         national=(403, 403),
         request=body(lambda s: {"extracts": [extract(s.finess, "2025-04", "2025-04")]}),
     ),
+    # -- FHIR -------------------------------------------------------------------------------
+    "GET /fhir/metadata": OPEN,
+    "GET /fhir/Measure": Line(vendor=200, ars=200, grades=200, national=200),
+    "GET /fhir/Measure/{measure_id}": Line(vendor=200, ars=200, grades=200, national=200),
+    "POST /fhir": Line(
+        vendor=(ENTRY_STORED, ENTRY_REFUSED),
+        ars=(403, 403),
+        grades=(403, 403),
+        national=(403, 403),
+        request=body(lambda s: fhir_bundle(fhir_report(s.finess, "2025-04", "2025-04"))),
+    ),
+    "GET /fhir/MeasureReport": Line(
+        vendor=(200, 404),
+        ars=(200, 404),
+        grades=(200, 404),
+        national=(200, 200),
+        request=lambda side: {"params": {"reporter": side.finess}},
+    ),
+    "GET /fhir/MeasureReport/{report_id}": READ,
     "POST /api/v1/extracts/withdrawals": Line(
         vendor=(201, 404),
         ars=(403, 403),
@@ -474,10 +498,18 @@ async def test_access_matrix(operation, role, side, world, client, in_savepoint)
         (row,) = response.json()["results"]
         assert row["outcome"] == "rejected", context
         assert [e["code"] for e in row["errors"]] == ["not_covered"], context
+    elif expected in (ENTRY_STORED, ENTRY_REFUSED):
+        assert response.status_code == 200, context
+        (entry,) = response.json()["entry"]
+        wanted = "201 Created" if expected == ENTRY_STORED else "404 Not Found"
+        assert entry["response"]["status"] == wanted, context
     else:
         assert response.status_code == expected, context
         if expected >= 400:
-            assert response.headers["content-type"] == "application/problem+json", context
+            errors = (
+                "application/fhir+json" if path.startswith("/fhir") else "application/problem+json"
+            )
+            assert response.headers["content-type"] == errors, context
 
 
 def test_the_matrix_lists_only_operations_that_exist():

@@ -65,8 +65,9 @@ def _hash(value: str) -> str:
 
 def public_url(request: Request) -> str:
     """The service's address as the provider knows it (ESMS_PUBLIC_URL behind a proxy)."""
-    configured = get_settings().public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    settings = get_settings()
+    configured = "public_url" in settings.model_fields_set
+    return (settings.public_url if configured else str(request.base_url)).rstrip("/")
 
 
 def redirect_uri(request: Request) -> str:

@@ -96,7 +96,7 @@ class Service:
     redirect_uri: str
 
 
-# Where the console is reached in the tests that drive it through httpx (ESMS_PUBLIC_URL).
+# Where the console is reached in the tests that drive it through httpx.
 PUBLIC_URL = "http://127.0.0.1:8765"
 SERVICE_REDIRECT = f"{PUBLIC_URL}/console/connexion/oidc-retour"
 
@@ -119,12 +119,13 @@ def provider_settings(provider: Provider, service: Service, **extra: Any) -> dic
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trusted_provider(oidc_provider: Provider, service_client: Service) -> Iterator[Provider]:
-    """The service trusts the test provider (ESMS_OIDC_PROVIDERS), for the tests that ask."""
-    names = ("ESMS_OIDC_PROVIDERS", "ESMS_OIDC_TEST_IDP_CLIENT_SECRET", "ESMS_PUBLIC_URL")
+    """The service trusts the test provider (ESMS_OIDC_PROVIDERS), for the tests of a module
+    that ask; the settings are put back after it. The console's address is the one each
+    request is made to (PUBLIC_URL in the tests that sign in)."""
+    names = ("ESMS_OIDC_PROVIDERS", "ESMS_OIDC_TEST_IDP_CLIENT_SECRET")
     saved = {k: os.environ.get(k) for k in names}
-    os.environ["ESMS_PUBLIC_URL"] = PUBLIC_URL
     os.environ["ESMS_OIDC_PROVIDERS"] = json.dumps(
         [provider_settings(oidc_provider, service_client)]
     )
