@@ -23,7 +23,9 @@ from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.batches import batch_schemas
 from app.config import get_settings
+from app.console.controls import router as control_pages
 from app.console.web import install as install_console
+from app.controls.router import router as controls_router
 from app.dashboards import rollup
 from app.dashboards.router import reports_router
 from app.dashboards.router import router as dashboards_router
@@ -154,12 +156,14 @@ def create_app(database: Database | None = None) -> FastAPI:
         reports_router,
         extracts_router,
         pilots_router,
+        controls_router,
         access_router,
         identity_router,
         audit_router,
         fhir_router,
     ):
         app.include_router(router)
+    app.include_router(control_pages)
     install_console(app)
     app.include_router(identity_console_router)  # console sign-in by OpenID Connect
     app.include_router(identity_access_router)  # people and their grants

@@ -3,6 +3,13 @@
 from app.access.models import AccessToken, RateWindow
 from app.audit.models import AuditEvent, IdempotencyKey
 from app.console.models import ConsoleSession
+from app.controls.models import (
+    Control,
+    ControlPlan,
+    ControlPlanLine,
+    ControlRecoveryEvent,
+    FrozenRevisionAttempt,
+)
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
@@ -19,10 +26,15 @@ __all__ = [
     "Base",
     "ConsoleSession",
     "ConsoleSignIn",
+    "Control",
+    "ControlPlan",
+    "ControlPlanLine",
+    "ControlRecoveryEvent",
     "DashboardCache",
     "DepartmentRow",
     "Establishment",
     "ExtractRevision",
+    "FrozenRevisionAttempt",
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.access.dependencies import AuthorisedRoute, api_routes, role_requirement
 from app.access.principal import Role
 from app.access.repository import create_token
+from app.controls.models import Control, ControlPlan
 from app.db import Database, set_database
 from app.identity import repository as people
 from app.main import create_app
@@ -56,11 +59,15 @@ class Side:
     token_id: int  # a token that may be revoked
     person_id: int  # a person signed in through OpenID Connect, grades of the region
     grant_id: int  # that person's grant
+    plan_id: int  # the region's control plan
+    control_id: int  # a control of `finess` that found 100 € unduly paid
 
     def path_values(self) -> dict[str, Any]:
         return {
             "person_id": self.person_id,
             "grant_id": self.grant_id,
+            "plan_id": self.plan_id,
+            "control_id": self.control_id,
             "siren": self.siren,
             "finess": self.finess,
             "project_id": self.project_id,
@@ -114,6 +121,19 @@ DASHBOARD = Line(  # a vendor's dashboards are its own whatever the region asked
     vendor=(200, 200), ars=(200, 404), grades=(200, 404), national=(200, 200), request=region
 )
 OPEN = Line(vendor=200, ars=200, grades=200, national=200)  # no token needed
+# Controls are the ARS's (its region) and the national team's (reads); no one else's.
+CONTROL_READ = Line(vendor=(403, 403), ars=(200, 404), grades=(403, 403), national=(200, 200))
+
+
+def control_write(make: Callable[[Side], Any]) -> Line:
+    return Line(
+        vendor=(403, 403),
+        ars=(201, 404),
+        grades=(403, 403),
+        national=(403, 403),
+        request=body(make),
+    )
+
 
 MATRIX: dict[str, Line] = {
     "GET /health": OPEN,
@@ -293,6 +313,32 @@ MATRIX: dict[str, Line] = {
     ),
     "GET /api/v1/pilots/{pilot_id}/usage": PILOT_USAGE_READ,
     "GET /api/v1/pilots/{pilot_id}/usage/revisions": PILOT_USAGE_READ,
+    # -- controls (annexe 4 C) ---------------------------------------------------------------
+    "GET /api/v1/controls/risk": Line(
+        vendor=(403, 403), ars=(200, 404), grades=(403, 403), national=(200, 200), request=region
+    ),
+    "GET /api/v1/controls/establishments/{finess}": CONTROL_READ,
+    "GET /api/v1/controls/projects/{project_id}": CONTROL_READ,
+    "POST /api/v1/controls/plans": control_write(
+        lambda s: {"region": s.region, "year": 2030, "seed": 1}
+    ),
+    "GET /api/v1/controls/plans": Line(vendor=403, ars=200, grades=403, national=200),
+    "GET /api/v1/controls/plans/{plan_id}": CONTROL_READ,
+    "GET /api/v1/controls/plans/{plan_id}/replay": CONTROL_READ,
+    "POST /api/v1/controls": control_write(
+        lambda s: {
+            "finess": s.finess,
+            "kind": "documents",
+            "controlled_on": "2025-01-10",
+            "findings": "Pièces conformes",
+            "compliant": True,
+        }
+    ),
+    "GET /api/v1/controls": Line(vendor=403, ars=200, grades=403, national=200),
+    "GET /api/v1/controls/{control_id}": CONTROL_READ,
+    "POST /api/v1/controls/{control_id}/recovery": control_write(
+        lambda s: {"type": "notified", "date": "2025-02-01", "proof_reference": "AR 2025-1"}
+    ),
     # -- access -----------------------------------------------------------------------------
     "GET /api/v1/tokens": Line(vendor=403, ars=403, grades=403, national=200),
     "POST /api/v1/tokens": Line(
@@ -397,6 +443,31 @@ async def build_side(factory: Factory, client: httpx.AsyncClient, department: st
         headers=vendor_headers,
     )
     assert pushed.status_code == 200 and pushed.json()["counts"]["created"] == 1, pushed.text
+    plan = ControlPlan(
+        region_code=region,
+        year=2024,
+        method="random",
+        seed=1,
+        per_department=1,
+        extra=0,
+        candidates=[],
+        uncovered=[],
+    )
+    factory.session.add(plan)
+    await factory.session.flush()
+    control = Control(
+        region_code=region,
+        finess=finess,
+        project_id=project,
+        plan_id=plan.id,
+        kind="documents",
+        controlled_on=date(2025, 1, 10),
+        findings="Facture non justifiée",
+        compliant=False,
+        unduly_paid=Decimal("100.00"),
+    )
+    factory.session.add(control)
+    await factory.session.commit()
     return Side(
         region,
         department,
@@ -409,6 +480,8 @@ async def build_side(factory: Factory, client: httpx.AsyncClient, department: st
         revocable.id,
         person.id,
         grant.id,
+        plan.id,
+        control.id,
     )
 
 

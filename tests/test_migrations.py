@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import asyncpg
+import pytest
 
 from app import migrate
 from tests.conftest import _create_database, _dsn
@@ -90,5 +91,45 @@ async def test_0009_keeps_each_revision_once_with_its_sender(pg_server):
         assert await history(conn, "extract_revision") == sorted(
             [*HISTORY, (date(2025, 1, 1), 3, False, 10, "r4", 83)]
         )
+    finally:
+        await conn.close()
+
+
+CONTROL_TABLES = [
+    "control",
+    "control_plan",
+    "control_plan_line",
+    "control_recovery_event",
+    "frozen_revision_attempt",
+]
+
+
+async def test_0017_adds_the_control_tables_and_its_downgrade_removes_them(pg_server):
+    url = await _create_database(pg_server, "esms_migration_0017")
+    conn = await asyncpg.connect(_dsn(url, "esms_migration_0017"))
+
+    async def tables() -> list[str]:
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND (tablename LIKE 'control%' OR tablename = 'frozen_revision_attempt') ORDER BY 1"
+        )
+        return [r["tablename"] for r in rows]
+
+    try:
+        await migrate.upgrade(url, "0017")
+        assert await tables() == CONTROL_TABLES
+        # a control that claims to be compliant while it found money unduly paid is refused
+        # by the database too (the check comes before the foreign keys)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                """INSERT INTO control (region_code, finess, kind, controlled_on, findings,
+                       compliant, unduly_paid) VALUES ('11', $1, 'on_site', '2025-01-10',
+                       'x', true, 10)""",
+                FINESS,
+            )
+        await migrate.downgrade(url, "0014")
+        assert await tables() == []
+        await migrate.upgrade(url, "0017")
+        assert await tables() == CONTROL_TABLES
     finally:
         await conn.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 from app.access.principal import Role
 from app.access.repository import create_token
+from app.controls.models import Control
 from app.db import APP_ROLE, Database, as_role, make_engine, set_database
 from app.identity import repository as people
 from app.main import create_app
@@ -177,6 +180,17 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         person, _ = await people.create(
             session, "https://idp.example.org", "agent", kind="person", email=None, name=None
         )
+        control = Control(
+            region_code="11",
+            finess=finess,
+            project_id=project,
+            kind="documents",
+            controlled_on=date(2025, 1, 10),
+            findings="Facture non justifiée",
+            compliant=False,
+            unduly_paid=Decimal("100.00"),
+        )
+        session.add(control)
         await session.commit()
     ars = {"Authorization": f"Bearer {token}"}
     calls = [
@@ -194,6 +208,9 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         ("/api/v1/people", national),
         (f"/api/v1/people/{person.id}/grants", national),
         ("/api/v1/referential/imports", national),
+        ("/api/v1/controls/plans", ars),
+        ("/api/v1/controls", ars),
+        (f"/api/v1/controls/{control.id}/recovery", ars),
     ]
     return database, calls
 

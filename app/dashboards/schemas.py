@@ -33,7 +33,10 @@ class FundingTotals(BaseModel):
     committed: Money = Field(description="aid of projects notified before the deadline")
     advanced: Money = Field(description="advances paid")
     payable: Money = Field(description="balances due of eligible projects not yet decided")
-    to_recover: Money = Field(description="overpayments of eligible projects (positive)")
+    to_recover: Money = Field(
+        description="overpayments of eligible projects and, for ARS and national tokens, what "
+        "controls found unduly paid and is not recovered yet (positive)"
+    )
     balance_paid: Money
 
 

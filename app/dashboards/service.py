@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal, Role
 from app.campaigns import current_campaign
 from app.clock import Month, today
+from app.controls import repository as controls_repository
 from app.dashboards import repository, rollup
 from app.dashboards.filters import Filters, rollup_scope, scope_sql
 from app.dashboards.schemas import (
@@ -152,11 +153,25 @@ async def summary(
             committed=total("committed"),
             advanced=total("advanced"),
             payable=total("payable"),
-            to_recover=total("to_recover"),
+            to_recover=total("to_recover")
+            + await _controls_to_recover(session, principal, filters),
             balance_paid=total("balance_paid"),
         ),
         pilots=await _pilots(session, principal, filters),
     )
+
+
+async def _controls_to_recover(
+    session: AsyncSession, principal: Principal, filters: Filters
+) -> Decimal:
+    """What controls found unduly paid and is not recovered yet (annexe 4 C 3), for the
+    establishments of the scope: an ARS's own controls, every one for the national team.
+    Controls are not shown to GRADeS and vendors."""
+    if principal.role not in (Role.ARS, Role.NATIONAL):
+        return ZERO
+    scope, params = scope_sql(principal, filters)
+    region = principal.region_code if principal.role is Role.ARS else None
+    return await controls_repository.remaining_to_recover(session, scope, params, region)
 
 
 async def _pilots(

@@ -12,6 +12,7 @@ from app.access.principal import Principal
 from app.batches import collector_paused
 from app.campaigns import current_campaign
 from app.clock import Month
+from app.controls import service as controls
 from app.extracts import repository
 from app.extracts.rules import (
     Context,
@@ -93,6 +94,8 @@ class Extracts:
         predicted: Sequence[Prediction],
         to_write: Sequence[int],
     ) -> dict[int, int | None]:
+        # refused revisions of frozen periods feed the control signals
+        await controls.record_frozen_attempts(session, principal, rows)
         with collector_paused():
             records = [
                 repository.staging_record(
