@@ -12,7 +12,7 @@ token of a console session opened through it, for the sign-out there. Downgradin
 them all, people's grants included.
 
 Revision ID: 0015
-Revises: 0017
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0017"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
