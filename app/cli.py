@@ -20,9 +20,11 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 token_cli = typer.Typer(no_args_is_help=True, help="Access tokens.")
 finess_cli = typer.Typer(no_args_is_help=True, help="The FINESS establishment referential.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+person_cli = typer.Typer(no_args_is_help=True, help="People who sign in with OpenID Connect.")
 cli.add_typer(token_cli, name="token")
 cli.add_typer(finess_cli, name="finess")
 cli.add_typer(db_cli, name="db")
+cli.add_typer(person_cli, name="person")
 
 
 def _err(message: str) -> None:
@@ -151,6 +153,57 @@ def token_create(
             )
             await session.commit()
             return token
+
+    typer.echo(asyncio.run(_with_database(work)))
+
+
+@person_cli.command("grant")
+def person_grant(
+    issuer: Annotated[str, typer.Option(help="issuer URL of a configured provider")],
+    subject: Annotated[str, typer.Option(help="the person's `sub` (a client: its client id)")],
+    role: Annotated[str, typer.Option(help="vendor, ars, grades or national")],
+    vendor: Annotated[str | None, typer.Option(help="SIREN of the vendor (vendor role)")] = None,
+    region: Annotated[str | None, typer.Option(help="INSEE region code (ars, grades)")] = None,
+    email: Annotated[str | None, typer.Option(help="shown until the person signs in")] = None,
+    client: Annotated[bool, typer.Option(help="a client application, not a person")] = False,
+) -> None:
+    """Grant a role to a person known by issuer and subject (the first national team member,
+    typically; later grants are made from the console or the API). Prints the grant id."""
+    from app.access.principal import COMMAND_LINE, Role
+    from app.errors import DomainError
+    from app.identity import service
+
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        _err(f"esms-usage: unknown role {role!r} (vendor, ars, grades, national)")
+        raise typer.Exit(2) from None
+
+    async def work(database: Database) -> int:
+        async with database.sessions() as session:
+            try:
+                person, _ = await service.register(
+                    session,
+                    COMMAND_LINE,
+                    issuer=issuer,
+                    subject=subject,
+                    kind="client" if client else "person",
+                    email=email,
+                    name=None,
+                )
+                grant = await service.give_grant(
+                    session,
+                    COMMAND_LINE,
+                    person.id,
+                    parsed_role,
+                    vendor_siren=vendor,
+                    region_code=region,
+                )
+            except DomainError as exc:
+                details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+                raise typer.BadParameter(f"{exc.detail} {details}".strip()) from exc
+            await session.commit()
+            return grant.id
 
     typer.echo(asyncio.run(_with_database(work)))
 

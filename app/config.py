@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.identity.settings import OidcProvider
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -34,11 +36,21 @@ class Settings(BaseSettings):
         default=10, validation_alias="ESMS_ROLLUP_REFRESH_SECONDS"
     )
     log_level: str = Field(default="info", validation_alias="ESMS_LOG_LEVEL")
+    # OpenID Connect providers people and scripts sign in with (JSON list, see
+    # app/identity/settings.py), and whom a person without access should ask.
+    oidc_providers: list[OidcProvider] = Field(
+        default_factory=list, validation_alias="ESMS_OIDC_PROVIDERS"
+    )
+    access_contact: str = Field(
+        default="l'équipe nationale ESMS Numérique (CNSA / DNS)",
+        validation_alias="ESMS_ACCESS_CONTACT",
+    )
     # Hours a web console session lasts after sign-in.
     console_session_hours: float = Field(
         default=8, gt=0, validation_alias="ESMS_CONSOLE_SESSION_HOURS"
     )
-    # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem).
+    # The service's public address: the base of its FHIR canonical URLs (Measure, CodeSystem)
+    # and of the OpenID Connect sign-in's redirect URIs (unset: each request's address there).
     public_url: str = Field(default="http://localhost:8000", validation_alias="ESMS_PUBLIC_URL")
 
 

@@ -35,6 +35,9 @@ from app.errors import PROBLEM_JSON, UnexpectedErrorMiddleware, install_error_ha
 from app.extracts.router import router as extracts_router
 from app.fhir.router import OutcomeMiddleware
 from app.fhir.router import router as fhir_router
+from app.identity.console import access_router as identity_access_router
+from app.identity.console import router as identity_console_router
+from app.identity.router import router as identity_router
 from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
@@ -155,12 +158,15 @@ def create_app(database: Database | None = None) -> FastAPI:
         pilots_router,
         controls_router,
         access_router,
+        identity_router,
         audit_router,
         fhir_router,
     ):
         app.include_router(router)
     app.include_router(control_pages)
     install_console(app)
+    app.include_router(identity_console_router)  # console sign-in by OpenID Connect
+    app.include_router(identity_access_router)  # people and their grants
 
     @app.get(
         "/health",

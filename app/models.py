@@ -13,16 +13,19 @@ from app.controls.models import (
 from app.dashboards.models import DashboardCache
 from app.db import Base
 from app.extracts.models import ExtractRevision, LatestMeasurement, Measurement
+from app.identity.models import AccessGrant, ConsoleSignIn, Person, SignInAttempt
 from app.pilots.models import PilotApplication, PilotEvent, PilotUsage, PilotUsageRevision
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.models import DepartmentRow, Establishment, RegionRow
 from app.vendors.models import Vendor
 
 __all__ = [
+    "AccessGrant",
     "AccessToken",
     "AuditEvent",
     "Base",
     "ConsoleSession",
+    "ConsoleSignIn",
     "Control",
     "ControlPlan",
     "ControlPlanLine",
@@ -35,6 +38,7 @@ __all__ = [
     "IdempotencyKey",
     "LatestMeasurement",
     "Measurement",
+    "Person",
     "PilotApplication",
     "PilotEvent",
     "PilotUsage",
@@ -44,5 +48,6 @@ __all__ = [
     "ProjectEvent",
     "RateWindow",
     "RegionRow",
+    "SignInAttempt",
     "Vendor",
 ]

@@ -28,6 +28,7 @@ from app.access.principal import Role
 from app.access.repository import create_token
 from app.controls.models import Control, ControlPlan
 from app.db import Database, set_database
+from app.identity import repository as people
 from app.main import create_app
 from app.referential.finess import make_finess
 from tests.factories import Factory, valid_siren
@@ -56,11 +57,15 @@ class Side:
     application_id: int  # applied, not decided
     spare: str  # an EHPAD in no project that never applied
     token_id: int  # a token that may be revoked
+    person_id: int  # a person signed in through OpenID Connect, grades of the region
+    grant_id: int  # that person's grant
     plan_id: int  # the region's control plan
     control_id: int  # a control of `finess` that found 100 € unduly paid
 
     def path_values(self) -> dict[str, Any]:
         return {
+            "person_id": self.person_id,
+            "grant_id": self.grant_id,
             "plan_id": self.plan_id,
             "control_id": self.control_id,
             "siren": self.siren,
@@ -347,6 +352,31 @@ MATRIX: dict[str, Line] = {
     "GET /api/v1/audit": Line(
         vendor=(403, 403), ars=(200, 404), grades=(403, 403), national=(200, 200), request=region
     ),
+    # -- people and grants ------------------------------------------------------------------
+    "GET /api/v1/me": Line(vendor=200, ars=200, grades=200, national=200),
+    "GET /api/v1/people": Line(vendor=403, ars=200, grades=403, national=200),
+    # No provider is configured here: past the role check, the issuer itself is refused.
+    "POST /api/v1/people": Line(
+        vendor=403,
+        ars=422,
+        grades=403,
+        national=422,
+        request=body(lambda s: {"issuer": "https://idp.example.org", "subject": "new"}),
+    ),
+    "GET /api/v1/people/{person_id}": Line(
+        vendor=(403, 403), ars=(200, 404), grades=(403, 403), national=(200, 200)
+    ),
+    # The person already holds a grant: one at a time (409).
+    "POST /api/v1/people/{person_id}/grants": Line(
+        vendor=(403, 403),
+        ars=(409, 404),
+        grades=(403, 403),
+        national=(409, 409),
+        request=body(lambda s: {"role": "grades", "region": s.region}),
+    ),
+    "DELETE /api/v1/people/{person_id}/grants/{grant_id}": Line(
+        vendor=(403, 403), ars=(204, 404), grades=(403, 403), national=(204, 204)
+    ),
 }
 
 APP = create_app()
@@ -389,6 +419,22 @@ async def build_side(factory: Factory, client: httpx.AsyncClient, department: st
     application = await factory.pilot_application(department=department)
     spare = await factory.establishment(department)
     _, revocable = await create_token(factory.session, Role.GRADES, region_code=region)
+    person, _ = await people.create(
+        factory.session,
+        "https://idp.example.org",
+        f"agent-{region}",
+        kind="person",
+        email=None,
+        name=None,
+    )
+    grant = await people.add_grant(
+        factory.session,
+        person.id,
+        Role.GRADES,
+        vendor_siren=None,
+        region_code=region,
+        granted_by="test",
+    )
     vendor_headers = await factory.token("vendor", vendor=vendor)
     await factory.session.commit()  # the app reads them from its own session
     pushed = await client.post(
@@ -432,6 +478,8 @@ async def build_side(factory: Factory, client: httpx.AsyncClient, department: st
         application,
         spare,
         revocable.id,
+        person.id,
+        grant.id,
         plan.id,
         control.id,
     )

@@ -104,9 +104,9 @@ CONTROL_TABLES = [
 ]
 
 
-async def test_0017_adds_the_control_tables_and_its_downgrade_removes_them(pg_server):
-    url = await _create_database(pg_server, "esms_migration_0017")
-    conn = await asyncpg.connect(_dsn(url, "esms_migration_0017"))
+async def test_0014_adds_the_control_tables_and_its_downgrade_removes_them(pg_server):
+    url = await _create_database(pg_server, "esms_migration_0014")
+    conn = await asyncpg.connect(_dsn(url, "esms_migration_0014"))
 
     async def tables() -> list[str]:
         rows = await conn.fetch(
@@ -116,7 +116,7 @@ async def test_0017_adds_the_control_tables_and_its_downgrade_removes_them(pg_se
         return [r["tablename"] for r in rows]
 
     try:
-        await migrate.upgrade(url, "0017")
+        await migrate.upgrade(url, "0014")
         assert await tables() == CONTROL_TABLES
         # a control that claims to be compliant while it found money unduly paid is refused
         # by the database too (the check comes before the foreign keys)
@@ -129,7 +129,7 @@ async def test_0017_adds_the_control_tables_and_its_downgrade_removes_them(pg_se
             )
         await migrate.downgrade(url, "0014")
         assert await tables() == []
-        await migrate.upgrade(url, "0017")
+        await migrate.upgrade(url, "0014")
         assert await tables() == CONTROL_TABLES
     finally:
         await conn.close()

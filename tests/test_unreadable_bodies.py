@@ -22,6 +22,7 @@ from app.access.principal import Role
 from app.access.repository import create_token
 from app.controls.models import Control
 from app.db import APP_ROLE, Database, as_role, make_engine, set_database
+from app.identity import repository as people
 from app.main import create_app
 from tests.benchmarks.common import free_port
 from tests.conftest import _create_database
@@ -176,6 +177,9 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         national = await factory.token("national")
         vendor_headers = await factory.token("vendor", vendor=vendor)
         token, _ = await create_token(session, Role.ARS, region_code="11")
+        person, _ = await people.create(
+            session, "https://idp.example.org", "agent", kind="person", email=None, name=None
+        )
         control = Control(
             region_code="11",
             finess=finess,
@@ -201,6 +205,8 @@ async def _world(pg_server: str) -> tuple[Database, list[tuple[str, dict[str, st
         ("/api/v1/pilots/usage", vendor_headers),
         (f"/api/v1/pilots/{pilot}/events", ars),
         ("/api/v1/tokens", national),
+        ("/api/v1/people", national),
+        (f"/api/v1/people/{person.id}/grants", national),
         ("/api/v1/referential/imports", national),
         ("/api/v1/controls/plans", ars),
         ("/api/v1/controls", ars),

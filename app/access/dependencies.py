@@ -15,6 +15,8 @@ from app.access.principal import Principal, Role
 from app.access.repository import principal_for_token
 from app.db import SessionDep, get_database
 from app.errors import Forbidden, Unauthorized
+from app.identity.service import principal_for_jwt
+from app.identity.tokens import looks_like_jwt
 
 
 async def authenticate(request: Request, session: AsyncSession) -> Principal:
@@ -24,7 +26,12 @@ async def authenticate(request: Request, session: AsyncSession) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    principal = await principal_for_token(session, token.strip())
+    token = token.strip()
+    if looks_like_jwt(token):
+        # An access token of a configured OpenID Connect provider: its rights come from the
+        # grant of its person or client application.
+        return await principal_for_jwt(session, token)
+    principal = await principal_for_token(session, token)
     if principal is None:
         raise Unauthorized("The token is unknown, expired or revoked.")
     return principal

@@ -18,16 +18,32 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PersonRef:
+    """A person signed in through an OpenID Connect provider (or a client application)."""
+
+    id: int
+    issuer: str
+    subject: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     token_id: int | None
     role: Role
     vendor_siren: str | None = None
     region_code: str | None = None
     name: str = ""
+    # Set when the caller is a person (console, bearer JWT) rather than an API token; the
+    # role and binding then come from the person's grant.
+    person: PersonRef | None = None
+    grant_id: int | None = None
 
     @property
     def label(self) -> str:
         bound = self.vendor_siren or self.region_code or "all"
+        if self.person is not None:
+            return f"{self.role.value}:{bound}:person:{self.person.email or self.person.subject}"
         return f"{self.role.value}:{bound}:{self.token_id}"
 
 

@@ -18,6 +18,11 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     token_id: Mapped[int | None] = mapped_column(Integer)
+    # The person behind the write (console or bearer JWT), as they were at the time.
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    person_issuer: Mapped[str | None] = mapped_column(Text)
+    person_subject: Mapped[str | None] = mapped_column(Text)
+    person_email: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     principal: Mapped[str] = mapped_column(Text)
     region_code: Mapped[str | None] = mapped_column(String(2), index=True)

@@ -33,11 +33,20 @@ def _day(field: str, text: str | None) -> date | None:
         ) from None
 
 
+class AuditPerson(BaseModel):
+    id: int | None
+    issuer: str
+    subject: str
+    email: str | None
+
+
 class AuditEntry(BaseModel):
     id: int
     at: datetime
     role: str
     principal: str
+    token_id: int | None
+    person: AuditPerson | None = None
     region: str | None
     action: str
     object_type: str
@@ -99,6 +108,15 @@ async def list_audit(
                 at=to_paris(r.at),
                 role=r.role,
                 principal=r.principal,
+                token_id=r.token_id,
+                person=AuditPerson(
+                    id=r.person_id,
+                    issuer=r.person_issuer,
+                    subject=r.person_subject or "",
+                    email=r.person_email,
+                )
+                if r.person_issuer is not None
+                else None,
                 region=r.region_code,
                 action=r.action,
                 object_type=r.object_type,

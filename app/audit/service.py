@@ -29,9 +29,14 @@ async def record(
     region_code: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    person = principal.person
     session.add(
         AuditEvent(
             token_id=principal.token_id,
+            person_id=person.id if person else None,
+            person_issuer=person.issuer if person else None,
+            person_subject=person.subject if person else None,
+            person_email=person.email if person else None,
             role=principal.role.value,
             principal=principal.label,
             region_code=region_code,

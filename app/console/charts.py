@@ -84,12 +84,12 @@ def svg(chart: Chart) -> Markup:
             )
     tick = top / 4
     for i in range(5):
-        value = tick * i
+        level = tick * i
         parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + inner_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'<line x1="{LEFT}" x2="{LEFT + inner_w}" y1="{y(level):.1f}" y2="{y(level):.1f}" '
             f'stroke="#d0d0d0" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" font-size="12" text-anchor="end" '
-            f'fill="#1b1b1b">{int(value)} %</text>'
+            f'<text x="{LEFT - 6}" y="{y(level) + 4:.1f}" font-size="12" text-anchor="end" '
+            f'fill="#1b1b1b">{int(level)} %</text>'
         )
     every = max(1, (count + 11) // 12)
     for index, month in enumerate(chart.months):
@@ -98,11 +98,11 @@ def svg(chart: Chart) -> Markup:
                 f'<text x="{x(index):.1f}" y="{TOP + inner_h + 18}" font-size="11" '
                 f'text-anchor="middle" fill="#1b1b1b">{escape(month)}</text>'
             )
-    for label, value in chart.targets:
+    for label, target in chart.targets:
         parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + inner_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'<line x1="{LEFT}" x2="{LEFT + inner_w}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
             f'stroke="#1b1b1b" stroke-width="1.5" stroke-dasharray="4 4"/>'
-            f'<text x="{LEFT + inner_w - 4}" y="{y(value) - 4:.1f}" font-size="12" '
+            f'<text x="{LEFT + inner_w - 4}" y="{y(target) - 4:.1f}" font-size="12" '
             f'text-anchor="end" fill="#1b1b1b">{escape(label)}</text>'
         )
     legend_x = LEFT

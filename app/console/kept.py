@@ -10,23 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
 from app.clock import today
 from app.dashboards import repository
-
-
-async def data_version(session: AsyncSession) -> int:
-    """The newest audit entry that is not a console sign-in or sign-out (those move no
-    figure); read backwards along the primary key, so it stops at the first one."""
-    found = await session.execute(
-        text(
-            "SELECT id FROM audit_event WHERE action NOT LIKE 'console.%' ORDER BY id DESC LIMIT 1"
-        )
-    )
-    return found.scalar_one_or_none() or 0
 
 
 def _key(principal: Principal, name: str, params: dict[str, Any]) -> str:
@@ -46,7 +34,7 @@ async def kept(
     and the day are those it was computed for (overdue flags and late months follow the
     day)."""
     key = _key(principal, name, params)
-    version = f"{await data_version(session)}|{today()}"
+    version = f"{await repository.data_version(session)}|{today()}"
     hit = await repository.cached(session, key)
     if hit is not None and hit.version == version:
         return orjson.loads(hit.body)

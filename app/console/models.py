@@ -1,4 +1,4 @@
-"""ORM class of a console session (table `console_session`, migration 0014)."""
+"""ORM class of a console session (table `console_session`, migration 0013)."""
 
 from datetime import datetime
 

@@ -39,6 +39,7 @@ from app.dashboards.filters import Filters
 from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySeries, ReportRow
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, Forbidden, Invalid, NotFound
+from app.identity.console import sign_out_elsewhere as oidc_sign_out_elsewhere
 from app.indicators.router import get_measurements, get_revisions
 from app.pilots.router import get_summary as pilots_summary
 from app.pilots.router import list_pilots
@@ -173,8 +174,10 @@ async def sign_out(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ):
     check_csrf(user, csrf)
+    # A person signed in through a provider signs out there too, where it offers it.
+    elsewhere = await oidc_sign_out_elsewhere(session, user, request)
     await close_session(session, user)
-    response = RedirectResponse("/console/connexion", status_code=303)
+    response = elsewhere or RedirectResponse("/console/connexion", status_code=303)
     clear_session_cookie(response)
     return response
 

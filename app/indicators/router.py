@@ -13,6 +13,7 @@ from app.clock import Month, to_paris
 from app.db import SessionDep
 from app.errors import NotFound
 from app.extracts.models import COUNT_FIELDS
+from app.identity import repository as people
 from app.indicators import repository
 from app.indicators.rules import COUNTS, compute, meets_targets
 from app.indicators.schemas import (
@@ -21,6 +22,7 @@ from app.indicators.schemas import (
     MeasurementSeries,
     RevisionHistory,
     RevisionRead,
+    SenderPerson,
 )
 from app.queries import FromQuery, ToQuery, month_bounds
 from app.referential.finess import InvalidFiness, check_finess
@@ -88,6 +90,14 @@ async def get_measurements(
     return MeasurementSeries(finess=number, items=[measurement_read(r) for r in rows])
 
 
+def _sender(entry) -> SenderPerson | None:
+    if entry is None:
+        return None
+    return SenderPerson(
+        issuer=entry.person_issuer, subject=entry.person_subject, email=entry.person_email
+    )
+
+
 @router.get(
     "/{finess}/revisions",
     dependencies=[requires(*Role)],
@@ -107,6 +117,9 @@ async def get_revisions(
     rows = await repository.revisions(
         session, number, start.first_day if start else None, end.first_day if end else None
     )
+    senders = await people.revision_senders(
+        session, [(r.request_id, r.received_at) for r in rows if r.token_id is None]
+    )
     return RevisionHistory(
         finess=number,
         items=[
@@ -118,6 +131,7 @@ async def get_revisions(
                 first_window=r.first_window,
                 vendor_siren=r.vendor_siren,
                 sent_by_token=r.token_id,
+                sent_by_person=_sender(senders.get((r.request_id, r.received_at))),
                 request_id=r.request_id,
                 received_at=to_paris(r.received_at),
                 counts={name: getattr(r, name) for name in COUNT_FIELDS},

@@ -35,6 +35,12 @@ class MeasurementSeries(BaseModel):
     items: list[MeasurementRead]
 
 
+class SenderPerson(BaseModel):
+    issuer: str
+    subject: str
+    email: str | None
+
+
 class RevisionRead(BaseModel):
     period_start: str
     period_end: str
@@ -43,6 +49,9 @@ class RevisionRead(BaseModel):
     first_window: bool
     vendor_siren: str | None
     sent_by_token: int | None
+    sent_by_person: SenderPerson | None = Field(
+        default=None, description="the person who sent it (console, bearer JWT), if not a token"
+    )
     request_id: str | None
     received_at: datetime
     counts: dict[str, int | None]

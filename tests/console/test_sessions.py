@@ -97,3 +97,14 @@ async def test_expired_session_and_revoked_token_send_back_to_sign_in(client, fa
     )
     await tokens.revoke_token(session, row.token_id)
     assert (await client.get("/console/national")).status_code == 303
+
+
+async def test_a_sign_in_keeps_the_api_dashboards_cached(client, factory):
+    """A sign-in is audited but moves no figure: a GRADeS script polling a dashboard keeps
+    getting 304 while people sign in to the console."""
+    ars = await factory.token("ars", region="84")
+    first = await client.get("/api/v1/dashboards/summary", headers=ars)
+    etag = first.headers["etag"]
+    await sign_in(client, await factory.token("national"))
+    again = await client.get("/api/v1/dashboards/summary", headers={**ars, "If-None-Match": etag})
+    assert again.status_code == 304

@@ -1,7 +1,7 @@
 """Console sessions: a person signed in to the web console, by cookie.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 
 A session is opened when someone signs in to the console (today by pasting an API token;
 later through OpenID Connect). The cookie holds a random key; only its SHA-256 is stored,
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

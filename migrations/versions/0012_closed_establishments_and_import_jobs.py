@@ -9,7 +9,7 @@
 
 Downgrade drops both: closing dates and import reports are lost, establishments are kept.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0013"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -6,8 +6,8 @@ proof), and the refused attempts to revise a period frozen by a balance decision
 
 New tables only: the downgrade drops them.
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0014
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0017"
-down_revision: str | None = "0014"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""People who sign in with their organisation's OpenID Connect provider, and their grants."""
