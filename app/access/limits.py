@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.access.principal import bearer_token_hash
 from app.access.repository import principal_of
 from app.config import get_settings
+from app.dashboards.repository import DATA_VERSION_SQL
 from app.db import get_database
 from app.errors import DomainError, FieldError, TooLarge, send_problem
 
@@ -79,7 +80,7 @@ class BodyLimitMiddleware:
 # One statement, one round trip, in its own transaction (the connection is in autocommit):
 # count the request in the token's minute, and read what the request will need anyway, the
 # token's row (who calls) and the data version (what the dashboards' answers are keyed by).
-ADMIT = """
+ADMIT = f"""
 WITH hit AS (
     INSERT INTO rate_window (token_hash, window_start, requests)
     VALUES ($1, to_timestamp($2), 1)
@@ -88,7 +89,7 @@ WITH hit AS (
     RETURNING requests
 )
 SELECT hit.requests, t.id, t.role, t.vendor_siren, t.region_code, t.name, t.revoked_at,
-       t.expires_at, (SELECT coalesce(max(id), 0) FROM audit_event) AS data_version
+       t.expires_at, ({DATA_VERSION_SQL}) AS data_version
 FROM hit LEFT JOIN access_token t ON t.token_hash = $1
 """
 FORGET = "DELETE FROM rate_window WHERE window_start < now() - interval '1 hour'"

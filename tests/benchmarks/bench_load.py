@@ -35,7 +35,7 @@ What it prints
 
 What it needs
     `hey` on the PATH (Debian: `apt-get install -y hey`); `py-spy` for `--profile` (PyPI,
-    `pip install py-spy`). It installs nothing: it says what is missing and stops.
+    the `test` extra). It installs nothing: it says what is missing and stops.
 
 Run (from the repository root)
     .venv/bin/python -m tests.benchmarks.bench_load
