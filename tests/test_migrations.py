@@ -127,7 +127,7 @@ async def test_0014_adds_the_control_tables_and_its_downgrade_removes_them(pg_se
                        'x', true, 10)""",
                 FINESS,
             )
-        await migrate.downgrade(url, "0014")
+        await migrate.downgrade(url, "0013")
         assert await tables() == []
         await migrate.upgrade(url, "0014")
         assert await tables() == CONTROL_TABLES
