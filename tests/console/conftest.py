@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -88,16 +89,20 @@ def live_server(pg_server: str, request) -> Iterator[LiveServer]:
     port = _free_port()
     log = ARTIFACTS / f"{name}.log"
     ARTIFACTS.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "ESMS_LOG_LEVEL": "warning",
-        "ESMS_ROLLUP_REFRESH_SECONDS": "0",
-    }
+    env = {"DATABASE_URL": url, "ESMS_LOG_LEVEL": "warning", "ESMS_ROLLUP_REFRESH_SECONDS": "0"}
+    with serving(port, env, log) as base:
+        yield LiveServer(base, url, log)
+
+
+@contextmanager
+def serving(port: int, env: dict[str, str], log: Path) -> Iterator[str]:
+    """`esms-usage serve` on a loopback port with `env` added to this process's environment,
+    its output in `log`; yields its base URL once /health answers, and stops it after."""
+    ARTIFACTS.mkdir(exist_ok=True)
     with log.open("wb") as out:
         server = subprocess.Popen(
             [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"],
-            env=env,
+            env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -116,7 +121,7 @@ def live_server(pg_server: str, request) -> Iterator[LiveServer]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)
-        yield LiveServer(base, url, log)
+        yield base
     finally:
         server.terminate()
         try:

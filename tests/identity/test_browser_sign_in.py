@@ -6,9 +6,6 @@ again, reaches the region's pages, and signs out here and at the provider."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +17,7 @@ from app.access.repository import create_token
 from app.db import Database, make_engine
 from app.referential.finess import make_finess
 from tests.conftest import _create_database
-from tests.console.conftest import ARTIFACTS, CHROMIUM, NEEDS, SERVER, _free_port, run_async
+from tests.console.conftest import ARTIFACTS, CHROMIUM, NEEDS, _free_port, run_async, serving
 from tests.console.conftest import browser as browser  # the console's shared browser fixture
 from tests.console.test_browser import check  # screenshot, then axe-core finds nothing grave
 from tests.factories import valid_siren
@@ -64,7 +61,6 @@ def site(pg_server: str, oidc_provider: Provider) -> Iterator[dict]:
         }
     ]
     env = {
-        **os.environ,
         "DATABASE_URL": url,
         "ESMS_LOG_LEVEL": "warning",
         "ESMS_ROLLUP_REFRESH_SECONDS": "0",
@@ -72,29 +68,7 @@ def site(pg_server: str, oidc_provider: Provider) -> Iterator[dict]:
         "ESMS_OIDC_PROVIDERS": json.dumps(providers),
         "ESMS_OIDC_AGENTS_CLIENT_SECRET": secret,
     }
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "esms_browser_identity.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [str(SERVER), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
+    with serving(port, env, ARTIFACTS / "esms_browser_identity.log"):
         national = run_async(_national_token(url))
         headers = {"Authorization": f"Bearer {national}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as api:
@@ -130,13 +104,6 @@ def site(pg_server: str, oidc_provider: Provider) -> Iterator[dict]:
             OFFICER, {"email": "agent@ars-bretagne.sante.fr", "organization": "ARS Bretagne"}
         )
         yield {"base": base, "national": national}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def watched(context, refused: list[str]):
