@@ -28,7 +28,6 @@ It exits 0 whether or not the target is met: the figures are what matters.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -36,7 +35,6 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
-import httpx
 import orjson
 
 from app.batches import collector_paused
@@ -142,45 +140,6 @@ def encode_bundles(
     ]
 
 
-async def push_fhir(
-    base_url: str, requests: list[tuple[str, int, bytes]], concurrency: int
-) -> tuple[ingest.PushResult, list[bytes]]:
-    """As bench_ingest.push, to POST /fhir."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(requests)):
-        queue.put_nowait(index)
-    answers: list[bytes] = [b""] * len(requests)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                index = queue.get_nowait()
-                token, _, body = requests[index]
-                response = await client.post(
-                    "/fhir",
-                    content=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/fhir+json",
-                    },
-                )
-                if response.status_code != 200:
-                    raise RuntimeError(
-                        f"bundle {index}: HTTP {response.status_code}: {response.text[:500]}"
-                    )
-                answers[index] = response.content
-
-        await client.get("/health")
-        started, client_started = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        client_cpu = time.process_time() - client_started
-    result = ingest.PushResult(seconds, [rows for _, rows, _ in requests], concurrency)
-    result.client_cpu = client_cpu
-    return result, answers
-
-
 def check_fhir_answers(requests: list[tuple[str, int, bytes]], answers: list[bytes]) -> None:
     for index, ((_, rows, _), raw) in enumerate(zip(requests, answers, strict=True)):
         statuses = [e["response"]["status"] for e in orjson.loads(raw)["entry"]]
@@ -283,7 +242,9 @@ async def run(args, workdir: Path) -> str:
         await settle(url)
         ingest.step(f"pushing {fhir_month} as FHIR", clock)
         before = ingest.cpu_snapshot(server.pid, pgdata)
-        fhir_result, answers = await push_fhir(base_url, fhir_requests, args.concurrency)
+        fhir_result, answers = await ingest.push(
+            base_url, fhir_requests, args.concurrency, "/fhir", "application/fhir+json"
+        )
         after = ingest.cpu_snapshot(server.pid, pgdata)
         fhir_result.server_cpu, fhir_result.postgres_cpu = ingest.cpu_used(
             before, after, server.pid

@@ -353,9 +353,14 @@ def flat_rows(fleet: Fleet, by_vendor: dict[str, list[dict]]) -> list[tuple]:
 
 
 async def push(
-    base_url: str, requests: list[tuple[str, int, bytes]], concurrency: int
+    base_url: str,
+    requests: list[tuple[str, int, bytes]],
+    concurrency: int,
+    path: str = "/api/v1/extracts",
+    content_type: str = "application/json",
 ) -> tuple[PushResult, list[bytes]]:
-    """Send every request, `concurrency` at a time; time first request to last response."""
+    """POST every request to `path`, `concurrency` at a time; time first request to last
+    response."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(requests)):
         queue.put_nowait(index)
@@ -368,16 +373,13 @@ async def push(
                 index = queue.get_nowait()
                 token, _, body = requests[index]
                 response = await client.post(
-                    "/api/v1/extracts",
+                    path,
                     content=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                    },
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
                 )
                 if response.status_code != 200:
                     raise RuntimeError(
-                        f"batch {index}: HTTP {response.status_code}: {response.text[:500]}"
+                        f"request {index}: HTTP {response.status_code}: {response.text[:500]}"
                     )
                 answers[index] = response.content
 
