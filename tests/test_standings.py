@@ -129,6 +129,32 @@ async def test_the_national_lists_follow_each_write_at_once(client, factory):
     assert (await report_of(client, national, pid))["status"] == "balance_paid"
 
 
+def vendor_line(finess: str, period: str, met: str) -> str:
+    """An establishment's line on its vendor's home."""
+    link = f'<a href="/console/etablissements/{finess}">{finess}</a>'
+    return f'<th scope="row">{link}</th><td>{period}</td><td>{met}</td>'
+
+
+async def test_a_vendors_home_shows_its_establishments_as_the_rule_finds_them(client, factory):
+    ars = await factory.token("ars", region="11")
+    _, (a, b, c), vendor = await create_project(client, factory, ars)
+    await push(
+        client,
+        vendor,
+        extract(a, "2025-01", "2025-03", **MEETS),
+        extract(b, "2025-01", "2025-03", **(MEETS | {"dmp_fed_persons": 69})),
+    )
+    await sign_in(client, vendor)
+    home = (await client.get("/console/editeur")).text
+    assert vendor_line(a, "2025-01 – 2025-03", "atteintes") in home
+    assert vendor_line(b, "2025-01 – 2025-03", "non") in home
+    assert vendor_line(c, "aucune mesure", "non") in home
+
+    await push(client, vendor, extract(b, "2025-04", "2025-04", **MEETS))
+    home = (await client.get("/console/editeur")).text
+    assert vendor_line(b, "2025-04 – 2025-04", "atteintes") in home
+
+
 async def test_an_establishment_closing_keeps_the_list_equal_to_the_project_page(
     client, factory, db, session, tmp_path
 ):

@@ -47,7 +47,6 @@ from app.projects import payments, standings
 from app.projects import repository as projects
 from app.projects.events import EVENT_TYPES, Event
 from app.projects.router import compliance_read, project_read
-from app.projects.schemas import ComplianceRead
 from app.projects.standings import ListQuery
 from app.referential.geography import DEPARTMENTS, REGIONS
 
@@ -694,27 +693,14 @@ async def vendor_home(
         current = pages
         query = replace(query, offset=(current - 1) * size)
         shown, total = await standings.visible(session, principal, query, today())
-    establishments = await standings.compliance_of(session, [r["project_id"] for r in shown])
+    establishments = await standings.establishments_of(session, [r["project_id"] for r in shown])
     return page(
         request,
         "vendor.html",
         user,
         missing=[MissingReport.model_validate(i) for i in stored["missing"]],
         total_missing=stored["total_missing"],
-        standings=[
-            (
-                row,
-                ComplianceRead(
-                    project_id=row["project_id"],
-                    status=row["status"],
-                    qualifies_for_balance=row["qualifies_for_balance"],
-                    balance_due=row["balance_due"],
-                    overdue=row["overdue"],
-                    establishments=establishments[row["project_id"]],
-                ),
-            )
-            for row in shown
-        ],
+        standings=[(row, {"establishments": establishments[row["project_id"]]}) for row in shown],
         current=current,
         pages=pages,
         params={},

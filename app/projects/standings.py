@@ -68,7 +68,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal
 from app.access.scopes import Scope, projects_sql
 from app.campaigns import Campaign, current_campaign
-from app.clock import Month
 from app.db import raw_connection
 from app.indicators.rules import RATES
 from app.projects.balance import overdue_from
@@ -116,7 +115,7 @@ class StoredStanding:
     overdue_from: date | None
     last_period_end: date | None
     notified_on: date | None
-    compliance: list[dict[str, Any]]
+    compliance: list[list[Any]]
 
 
 def stored(standing: ProjectStanding, campaign: Campaign) -> StoredStanding:
@@ -141,26 +140,11 @@ def stored(standing: ProjectStanding, campaign: Campaign) -> StoredStanding:
         ),
         last_period_end=max(periods) if periods else None,
         notified_on=next((e.date for e in standing.events if e.type == "notified"), None),
+        # [FINESS, first day, last day of the latest period (or None), meets the targets]
         compliance=[
-            {
-                "finess": e.finess,
-                "latest_period": None
-                if e.latest_period is None
-                else {
-                    "start": str(Month.of(e.latest_period.start)),
-                    "end": str(Month.of(e.latest_period.end)),
-                },
-                "meets_targets": e.meets_targets,
-                "shortfalls": [
-                    {
-                        "indicator": s.indicator,
-                        "value": None if s.value is None else str(s.value),
-                        "target": str(s.target),
-                        "gap": None if s.gap is None else str(s.gap),
-                    }
-                    for s in e.shortfalls
-                ],
-            }
+            [e.finess, e.latest_period.start, e.latest_period.end, e.meets_targets]
+            if e.latest_period
+            else [e.finess, None, None, False]
             for e in result.establishments
         ],
     )
@@ -366,10 +350,38 @@ async def visible(
     return await _listed(session, where, params, query, today)
 
 
-async def compliance_of(session: AsyncSession, project_ids: Sequence[int]) -> dict[int, Any]:
-    """Each project's kept establishments' compliance (read after `visible`)."""
+@dataclass(frozen=True)
+class MonthSpan:
+    start: str  # YYYY-MM
+    end: str
+
+
+@dataclass(frozen=True)
+class EstablishmentStanding:
+    """An establishment of a kept standing: its latest period and whether it meets the five
+    targets (what is short, and by how much, is on the project's page)."""
+
+    finess: str
+    latest_period: MonthSpan | None
+    meets_targets: bool
+
+
+async def establishments_of(
+    session: AsyncSession, project_ids: Sequence[int]
+) -> dict[int, list[EstablishmentStanding]]:
+    """Each project's establishments as kept (read after `visible`, which refreshes)."""
     rows = await session.execute(
         text("SELECT project_id, compliance FROM project_standing WHERE project_id = ANY(:ids)"),
         {"ids": list(project_ids)},
     )
-    return {project_id: compliance for project_id, compliance in rows}
+    return {
+        project_id: [
+            EstablishmentStanding(
+                finess,
+                None if start is None else MonthSpan(start[:7], end[:7]),  # dates as stored
+                meets,
+            )
+            for finess, start, end, meets in compliance
+        ]
+        for project_id, compliance in rows
+    }
