@@ -54,6 +54,7 @@ What moves with time, not data
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -74,6 +75,7 @@ from app.projects.balance import overdue_from
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, progress_of, standings
 
+_ESTABLISHMENT = re.compile(r"\be\.")  # a column of the establishment (alias `e`)
 REFRESH_LOCK = 0x50535444  # pg_advisory_xact_lock key of standing refreshes
 
 # Sorts of the lists: a key and the SQL it orders by. Ties keep the projects' order (id).
@@ -296,7 +298,8 @@ def _list_sql(where: str, query: ListQuery, params: dict[str, Any]) -> tuple[str
     if query.limit is not None:
         page = " LIMIT :limit OFFSET :offset"
         params |= {"limit": query.limit, "offset": query.offset}
-    rows = f"SELECT {_READ_COLUMNS} {body} ORDER BY {order}{page}"
+    # how many match, counted in the same pass (read from the first row of the page)
+    rows = f"SELECT {_READ_COLUMNS}, count(*) OVER () AS matching {body} ORDER BY {order}{page}"
     return rows, f"SELECT count(*) {body}"
 
 
@@ -308,8 +311,11 @@ async def _listed(
     rows = list((await session.execute(text(rows_sql), params)).mappings())
     if query.limit is None:
         return rows, len(rows)
-    if query.offset == 0 and len(rows) < query.limit:
-        return rows, len(rows)
+    if rows:
+        return rows, rows[0]["matching"]
+    if query.offset == 0:
+        return rows, 0
+    # past the last page: nothing to read the count from
     return rows, (await session.execute(text(count_sql), params)).scalar_one()
 
 
@@ -324,10 +330,12 @@ async def in_establishment_scope(
     (a predicate over `e`, `pe` and `p`: `app.dashboards.filters.scope_sql`) selects, brought
     up to date first; the page asked for, and how many match."""
     await refresh(session, today)
-    where = (
-        "EXISTS (SELECT FROM project_establishment pe JOIN establishment e ON e.finess = pe.finess"
-        f" WHERE pe.project_id = p.id AND {scope})"
-    )
+    # A scope that names no establishment column (the national team's, or a vendor filter)
+    # needs no establishment read: a project is in it by its members alone.
+    members = "project_establishment pe"
+    if _ESTABLISHMENT.search(scope):
+        members += " JOIN establishment e ON e.finess = pe.finess"
+    where = f"EXISTS (SELECT FROM {members} WHERE pe.project_id = p.id AND {scope})"
     return await _listed(session, where, params, query, today)
 
 
