@@ -6,6 +6,7 @@ refresh racing a write loses neither the write nor its mark."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -489,3 +490,25 @@ async def test_two_readers_refreshing_at_once_compute_a_project_once(engine, com
         rows, _ = await standings.visible(second, NATIONAL, ListQuery(), today())
         (row,) = [r for r in rows if r["project_id"] == pid]
         assert row["notified_on"] == date(2023, 6, 1)
+
+
+async def test_each_process_refreshes_the_marked_standings_in_the_background(
+    client, factory, db, session
+):
+    ars = await factory.token("ars", region="11")
+    project, _, _ = await create_project(client, factory, ars)
+    refresher = asyncio.create_task(standings.keep_fresh(db, 0.01))
+    try:
+        await asyncio.sleep(0.3)
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+    kept = await session.execute(
+        text(
+            "SELECT s.status, (SELECT count(*) FROM project_standing_stale) AS marked "
+            "FROM project_standing s WHERE s.project_id = :p"
+        ),
+        {"p": project["id"]},
+    )
+    assert kept.one() == ("no_data", 0)  # computed before any list was read

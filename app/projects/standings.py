@@ -30,6 +30,10 @@ Who refreshes
     2. runs `payments.standings` for those projects only, and upserts their rows;
     3. commits, which releases the lock.
 
+    Each server process also refreshes in the background (`keep_fresh`, every
+    `ESMS_ROLLUP_REFRESH_SECONDS`), so that after a national ingestion (every project
+    marked: about a second of work) the first reader seldom waits for it.
+
 Why no write is lost, and nothing is computed twice
     - A write commits its data and its mark together. Under READ COMMITTED the statements of
       step 2 start after step 1 and so see at least every write whose mark step 1 took.
@@ -54,6 +58,8 @@ What moves with time, not data
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,15 +72,17 @@ import orjson
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.access.principal import Principal
 from app.access.scopes import Scope, projects_sql
 from app.campaigns import Campaign, current_campaign
-from app.db import raw_connection
+from app.db import Database, raw_connection
 from app.indicators.rules import RATES
 from app.projects.balance import overdue_from
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, progress_of, standings
 
+log = logging.getLogger(__name__)
 _ESTABLISHMENT = re.compile(r"\be\.")  # a column of the establishment (alias `e`)
 REFRESH_LOCK = 0x50535444  # pg_advisory_xact_lock key of standing refreshes
 
@@ -244,6 +252,22 @@ async def refresh(session: AsyncSession, today: date, campaign: Campaign | None 
         taken = await take_marked(raw, campaign)
         await store(session, taken, today, campaign)
     return len(taken)
+
+
+async def keep_fresh(database: Database, every: float) -> None:
+    """Refresh the marked standings every `every` seconds until cancelled (each server
+    process), so that the first read after a large ingestion seldom pays for it."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with database.readers() as session:
+                done = await refresh(session, clock.today())
+                await session.commit()
+        except Exception:  # the database may be down for a while: try again next time
+            log.warning("standings refresh failed", exc_info=True)
+            continue
+        if done:
+            log.info("standings refreshed", extra={"projects": done})
 
 
 # Reads ----------------------------------------------------------------------------------
