@@ -512,3 +512,11 @@ async def test_each_process_refreshes_the_marked_standings_in_the_background(
         {"p": project["id"]},
     )
     assert kept.one() == ("no_data", 0)  # computed before any list was read
+
+
+async def test_a_page_far_past_the_end_is_empty_and_counts_the_projects(client, factory):
+    ars = await factory.token("ars", region="11")
+    await create_project(client, factory, ars, count=1)
+    page = await client.get("/api/v1/projects", params={"offset": 10**20}, headers=ars)
+    assert page.status_code == 200
+    assert (page.json()["items"], page.json()["total"]) == ([], 1)

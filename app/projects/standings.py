@@ -321,7 +321,8 @@ def _list_sql(where: str, query: ListQuery, params: dict[str, Any]) -> tuple[str
     page = ""
     if query.limit is not None:
         page = " LIMIT :limit OFFSET :offset"
-        params |= {"limit": query.limit, "offset": query.offset}
+        # PostgreSQL's OFFSET is a bigint: any offset past it is past every list too
+        params |= {"limit": query.limit, "offset": min(query.offset, 2**62)}
     # how many match, counted in the same pass (read from the first row of the page)
     rows = f"SELECT {_READ_COLUMNS}, count(*) OVER () AS matching {body} ORDER BY {order}{page}"
     return rows, f"SELECT count(*) {body}"
