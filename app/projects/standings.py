@@ -6,7 +6,9 @@ What is kept
     `app.projects.balance.compliance`) finds for it: status, whether it qualifies for the
     balance, its establishments and those meeting the five targets, the advance paid, the
     balance due, the last period received, the notification date, each establishment's
-    compliance (the vendor's home shows them), and the campaign it was computed under.
+    latest period and whether it meets the targets (a vendor's home shows them; what is
+    short and by how much stays on the project's page), and the campaign it was computed
+    under.
 
 Who marks
     Statement-level triggers (migration 0016) append to `project_standing_stale`, in the

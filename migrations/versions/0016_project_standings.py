@@ -4,7 +4,8 @@ write may have moved (`app/projects/standings.py` explains the whole).
 - `project_standing`: one row per project, what `app.projects.payments.standings` computed for
   it (status, establishments and those meeting the targets, advance paid, balance due, the
   day from which it is overdue, the last period received, the notification date, each
-  establishment's compliance) and the campaign it was computed under.
+  establishment's latest period and whether it meets the targets) and the campaign it was
+  computed under.
 - `project_standing_stale`: one row per project a write marked, numbered. Statement-level
   triggers append them, in the write's own transaction, from the transition tables of every
   table the rule reads: `latest_measurement` (through `project_establishment`),
