@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -520,3 +521,24 @@ async def test_a_page_far_past_the_end_is_empty_and_counts_the_projects(client, 
     page = await client.get("/api/v1/projects", params={"offset": 10**20}, headers=ars)
     assert page.status_code == 200
     assert (page.json()["items"], page.json()["total"]) == ([], 1)
+
+
+async def test_rows_computed_under_another_campaign_are_recomputed_without_a_write(
+    client, factory, session
+):
+    ars = await factory.token("ars", region="11")
+    project, (a,), vendor = await create_project(client, factory, ars, count=1)
+    pid = project["id"]
+    await push(client, vendor, extract(a, "2025-01", "2025-03", **MEETS))  # DMP 70 %
+    assert await listed_status(client, ars, pid) == "targets_met"
+
+    # a campaign file asking 80 % of DMP: no data moved, every row is recomputed
+    current = current_campaign()
+    stricter = dataclasses.replace(current, targets={**current.targets, "dmp_rate": Decimal(80)})
+    assert await standings.refresh(session, today(), stricter) >= 1
+    kept = await session.execute(
+        text("SELECT status FROM project_standing WHERE project_id = :p"), {"p": pid}
+    )
+    assert kept.scalar_one() == "in_progress"
+    # and back under the campaign in force
+    assert await listed_status(client, ars, pid) == "targets_met"
