@@ -30,10 +30,11 @@ class AccessToken(Base):
 
 
 class RateWindow(Base):
-    """Requests counted per token and minute, shared by every server process."""
+    """Requests counted per caller and minute, shared by every server process; the caller
+    is who calls (`app.access.limits.caller_key`), not the bytes of its token."""
 
     __tablename__ = "rate_window"
 
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     requests: Mapped[int] = mapped_column(Integer)

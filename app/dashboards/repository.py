@@ -162,14 +162,13 @@ async def project_ids(session: AsyncSession, scope: str, params: dict[str, Any])
     return [r["project_id"] for r in await fetch_all(session, sql, params)]
 
 
-# Every write is audited: the newest audit entry versions the data behind dashboards.
-# Console sign-ins and sign-outs are audited too but move no figure, so they are passed over
-# (read backwards along the primary key, the scan stops at the first other entry). Also read
+# The data version: a counter bumped at the commit of every audited write (console sign-ins
+# and sign-outs excepted: they move no figure), in commit order, once per transaction, by a
+# deferred trigger on `audit_event` (migration 0017, where the reasoning is). An answer
+# computed after reading version V sees every write of version V or below, so it is never
+# filed under a version newer than its figures. One row read by its primary key; also read
 # on each request's arrival with its rate limit (app.access.limits).
-DATA_VERSION_SQL = (
-    "SELECT coalesce((SELECT id FROM audit_event WHERE action NOT LIKE 'console.%' "
-    "ORDER BY id DESC LIMIT 1), 0)"
-)
+DATA_VERSION_SQL = "SELECT version FROM data_version WHERE id"
 
 
 async def data_version(session: AsyncSession) -> int:
