@@ -41,9 +41,11 @@ class Principal:
 
     @property
     def label(self) -> str:
+        """Who calls, in logs and in the `granted_by` of grants: a stable pseudonym (the
+        person's id, never their e-mail address; the audit trail keeps that beside it)."""
         bound = self.vendor_siren or self.region_code or "all"
         if self.person is not None:
-            return f"{self.role.value}:{bound}:person:{self.person.email or self.person.subject}"
+            return f"{self.role.value}:{bound}:person:{self.person.id}"
         return f"{self.role.value}:{bound}:{self.token_id}"
 
 
