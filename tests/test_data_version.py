@@ -154,14 +154,18 @@ async def test_0017_starts_above_every_audit_id_and_carries_idempotency_keys_ove
         )
         await migrate.upgrade(url, "0017")
         # above every version the old rule gave (audit ids), and no answer kept under one
-        assert await conn.fetchval(VERSION) == 3
+        assert await conn.fetchval(VERSION) == 2**40 + 3
         assert await conn.fetchval("SELECT count(*) FROM dashboard_cache") == 0
         keys = "SELECT principal FROM idempotency_key"
         assert await conn.fetchval(keys) == f"token:{token_id}"
         await migrate.downgrade(url, "0015")
         assert await conn.fetchval(keys) == "abc"
         assert await conn.fetchval("SELECT to_regclass('data_version')") is None
+        await conn.execute(
+            "INSERT INTO audit_event (role, principal, action, object_type, object_id, detail) "
+            "VALUES ('national', 'n', 'vendor.create', 'x', '2', '{}')"
+        )
         await migrate.upgrade(url, "0017")
-        assert await conn.fetchval(VERSION) == 3
+        assert await conn.fetchval(VERSION) == 2**40 + 4  # above every audit id again
     finally:
         await conn.close()

@@ -98,7 +98,8 @@ def identity_key(issuer: str, subject: str) -> str:
 # The caller is who calls, not the bytes of its token: `token:<id>` for an API token,
 # `identity_key` for an OpenID Connect identity ($5), so that a client refreshing its
 # short-lived access token keeps its minute (and its Idempotency-Keys). A token the service
-# does not know is counted under its hash ($5 too).
+# does not know is counted under its hash ($5 too). (`rate_window.token_hash` holds the
+# caller: the column kept its name, migration 0017.)
 ADMIT = f"""
 WITH token AS (
     SELECT id, role, vendor_siren, region_code, name, revoked_at, expires_at
@@ -108,11 +109,11 @@ WITH token AS (
     FROM person p JOIN access_grant g ON g.person_id = p.id AND g.withdrawn_at IS NULL
     WHERE p.issuer = $3 AND p.subject = $4
 ), hit AS (
-    INSERT INTO rate_window (caller, window_start, requests)
+    INSERT INTO rate_window (token_hash, window_start, requests)
     VALUES (coalesce('token:' || (SELECT id FROM token), $5), to_timestamp($2), 1)
-    ON CONFLICT (caller, window_start)
+    ON CONFLICT (token_hash, window_start)
     DO UPDATE SET requests = rate_window.requests + 1
-    RETURNING caller, requests
+    RETURNING token_hash AS caller, requests
 )
 SELECT hit.caller, hit.requests, t.id, t.role, t.vendor_siren, t.region_code, t.name,
        t.revoked_at, t.expires_at, pe.id AS person_id, pe.email AS person_email,

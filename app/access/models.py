@@ -35,6 +35,8 @@ class RateWindow(Base):
 
     __tablename__ = "rate_window"
 
-    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Named when the limit was per token; kept so that a release rolls out with the previous
+    # one still serving (migration 0017).
+    caller: Mapped[str] = mapped_column("token_hash", String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     requests: Mapped[int] = mapped_column(Integer)

@@ -164,10 +164,14 @@ async def project_ids(session: AsyncSession, scope: str, params: dict[str, Any])
 
 # The data version: a counter bumped at the commit of every audited write (console sign-ins
 # and sign-outs excepted: they move no figure), in commit order, once per transaction, by a
-# deferred trigger on `audit_event` (migration 0017, where the reasoning is). An answer
-# computed after reading version V sees every write of version V or below, so it is never
-# filed under a version newer than its figures. One row read by its primary key; also read
-# on each request's arrival with its rate limit (app.access.limits).
+# deferred trigger on `audit_event` (migration 0017, where the reasoning is). Read it
+# before computing an answer, then file the answer under it:
+# - the answer sees every write of version V or below (their commits were visible before V
+#   could be read), so it is never filed under a version newer than its figures;
+# - it may also hold a write committed after V was read: it is then served only to requests
+#   that read V too, that is that arrived before that commit; a later arrival reads V + 1.
+# One row read by its primary key; also read on each request's arrival with its rate limit
+# (app.access.limits).
 DATA_VERSION_SQL = "SELECT version FROM data_version WHERE id"
 
 

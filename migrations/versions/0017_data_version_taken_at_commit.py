@@ -14,12 +14,13 @@ write.
 `audit_event` inserts (`WHEN` the action is not `console.%`: sign-ins move no figure) bumps
 it at the writing transaction's COMMIT, once per transaction however many entries a batch
 appends. The UPDATE takes the row's lock and holds it until the transaction's commit is
-done, so the bumps happen one after the other in commit order: a transaction that reads
-`v` to write `v + 1` waited for the one that wrote `v` to be committed, and visible (a
-backend leaves the set of running transactions before it releases its locks).
+done, so the bumps happen one after the other in commit order: a transaction whose bump
+follows another's waited for that one to be committed, and visible (a backend leaves the
+set of running transactions before it releases its locks), so versions grow in the order
+their writes become visible.
 
 - A reader that reads version `V` therefore sees the writer of `V` committed, and with it
-  every writer of a smaller version; it computes its answer afterwards, on a snapshot that
+  every writer of a smaller version (each was visible before the next one could bump); it computes its answer afterwards, on a snapshot that
   sees at least all of them. An answer filed under `V` never misses data of version `V` or
   below: the stale answer above cannot be filed any more.
 - An answer filed under `V` may hold a write committed after the version was read (version
@@ -48,18 +49,22 @@ there for that long, which vendors' batches of thousands of rows do not notice
 **Never twice.** Each bump takes the next value of `data_version_seq` (under the row's lock,
 so still in commit order) rather than adding one: a sequence does not go back when a
 transaction rolls back, so no version is ever handed out twice, and an answer kept in a
-process's memory can never be taken for another one's. It starts just above the last audit
-id handed out, every version of the old rule being an audit id at most that; the kept
-answers are dropped all the same.
+process's memory can never be taken for another one's. Versions start at 2^40 plus the last
+audit id handed out: the old rule's versions were audit ids, far below, so an answer that a
+process of the previous release files during the release's rollout (it reads the newest
+audit id until it stops, about ten seconds) can never be taken for one of the counter. The
+kept answers are dropped all the same.
 
-**Callers.** The rate limit (`rate_window.token_hash` becomes `caller`) and the idempotency
-keys are now keyed by who calls, not by the bearer token's bytes: `token:<id>` for an API
-token, `oidc:<digest of issuer and subject>` for an OpenID Connect identity, so that a
-client refreshing its access token keeps its minute and its keys. The stored keys of API
-tokens are carried over (minute counters are not: losing one forgives a minute).
+**Callers.** The rate limit and the idempotency keys are now keyed by who calls, not by the
+bearer token's bytes: `token:<id>` for an API token, `oidc:<digest of issuer and subject>`
+for an OpenID Connect identity, so that a client refreshing its access token keeps its
+minute and its keys. The stored keys of API tokens are carried over (minute counters are
+not: losing one forgives a minute). The columns keep their names (`rate_window.token_hash`
+now holds the caller), so that the previous release's processes keep working while the
+release rolls out: the schema only grows.
 
-Downgrading drops the counter, its trigger and function, the kept answers (the old rule's
-versions could meet the counter's), and gives keys of API tokens back their token hash.
+Downgrading drops the counter, its trigger and function, and the kept answers (computed
+under the counter), and gives keys of API tokens back their token hash.
 """
 
 from collections.abc import Sequence
@@ -73,6 +78,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ROLE = "esms_app"
+# Above every audit id, the versions of the old rule (see "Never twice").
+VERSIONS_FROM = 2**40
 # The 64-bit id of the current transaction, as a bigint (xid8 has no cast to it).
 CURRENT_XACT = "pg_current_xact_id()::text::bigint"
 
@@ -90,7 +97,7 @@ def upgrade() -> None:
     # a version is never handed out twice, even by a transaction that rolls back.
     op.execute(
         "CREATE SEQUENCE data_version_seq AS bigint START WITH "
-        f"{_audit_ids_so_far() + 1} OWNED BY data_version.version"
+        f"{VERSIONS_FROM + _audit_ids_so_far() + 1} OWNED BY data_version.version"
     )
     op.execute("INSERT INTO data_version (id, version) VALUES (true, nextval('data_version_seq'))")
     op.execute("DELETE FROM dashboard_cache")
@@ -119,7 +126,6 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT ON data_version TO {ROLE}")
     op.execute(f"REVOKE ALL ON SEQUENCE data_version_seq FROM {ROLE}")
 
-    op.alter_column("rate_window", "token_hash", new_column_name="caller")
     op.execute("DELETE FROM rate_window")
     op.execute(
         "UPDATE idempotency_key k SET principal = 'token:' || t.id "
@@ -132,7 +138,8 @@ def _audit_ids_so_far() -> int:
     return (
         op.get_bind()
         .exec_driver_sql(
-            "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('audit_event', 'id')), 0)"
+            "SELECT coalesce(pg_sequence_last_value("
+            "pg_get_serial_sequence('audit_event', 'id')), 0)"
         )
         .scalar_one()
     )
@@ -144,7 +151,6 @@ def downgrade() -> None:
         "FROM access_token t WHERE k.principal = 'token:' || t.id"
     )
     op.execute("DELETE FROM rate_window")
-    op.alter_column("rate_window", "caller", new_column_name="token_hash")
     op.execute("DROP TRIGGER audit_event_bumps_data_version ON audit_event")
     op.execute("DROP FUNCTION bump_data_version()")
     op.drop_table("data_version")
