@@ -20,9 +20,10 @@ set of running transactions before it releases its locks), so versions grow in t
 their writes become visible.
 
 - A reader that reads version `V` therefore sees the writer of `V` committed, and with it
-  every writer of a smaller version (each was visible before the next one could bump); it computes its answer afterwards, on a snapshot that
-  sees at least all of them. An answer filed under `V` never misses data of version `V` or
-  below: the stale answer above cannot be filed any more.
+  every writer of a smaller version (each was visible before the next one could bump); it
+  computes its answer afterwards, on a snapshot that sees at least all of them. An answer
+  filed under `V` never misses data of version `V` or below: the stale answer above cannot
+  be filed any more.
 - An answer filed under `V` may hold a write committed after the version was read (version
   `V + 1`, between the reader's arrival and its computation). It is served only to requests
   that also read `V`, that is requests that arrived before `V + 1` was committed: they see
