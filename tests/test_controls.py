@@ -215,7 +215,8 @@ async def funded_region(factory, per_department: dict[str, int]) -> list[str]:
         for department, count in per_department.items()
         for _ in range(count)
     ]
-    await factory.project(vendor, numbers, region="11")
+    project = await factory.project(vendor, numbers, region="11")
+    await factory.paid(project, "40000.00")
     return numbers
 
 
@@ -334,12 +335,43 @@ async def test_a_control_finds_an_overpayment_followed_until_recovered(client, f
         "TR-2",
     ]
     assert await summary_to_recover(client, ars) == before
+    # the same project was advanced 40 000 €: 1 500 are already found unduly paid
+    above = await client.post(
+        "/api/v1/controls", json=control | {"finess": other, "unduly_paid": "38500.01"}, headers=ars
+    )
+    assert above.status_code == 422, above.text
+    (error,) = above.json()["errors"]
+    assert (error["field"], error["code"]) == ("unduly_paid", "above_what_was_paid")
+    assert "38500.00" in error["message"]
     compliant = await client.post(
         "/api/v1/controls",
         json=control | {"finess": other, "compliant": True, "unduly_paid": "0"},
         headers=ars,
     )
     assert compliant.json()["recovery_status"] == "none"
+
+
+async def test_nothing_can_be_found_unduly_paid_where_nothing_was_paid(client, factory):
+    vendor = await factory.vendor()
+    unpaid = [await factory.establishment("75")]
+    await factory.project(vendor, unpaid, region="11")
+    alone = await factory.establishment("75")  # in no funded project
+    ars = await factory.token("ars", region="11")
+    for finess in (unpaid[0], alone):
+        refused = await client.post(
+            "/api/v1/controls",
+            json={
+                "finess": finess,
+                "kind": "documents",
+                "controlled_on": today().isoformat(),
+                "findings": "Factures absentes",
+                "compliant": False,
+                "unduly_paid": "0.01",
+            },
+            headers=ars,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["code"] == "above_what_was_paid"
 
 
 async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have_no_access(
