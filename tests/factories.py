@@ -93,7 +93,9 @@ class Factory:
     async def paid(self, project_id: int, amount: str, on: date = date(2023, 6, 1)) -> None:
         """The ARS paid the project's advance of `amount` euros."""
         self.session.add(
-            ProjectEvent(project_id=project_id, type="advance_paid", date=on, amount=Decimal(amount))
+            ProjectEvent(
+                project_id=project_id, type="advance_paid", date=on, amount=Decimal(amount)
+            )
         )
         await self.session.flush()
 

@@ -447,3 +447,34 @@ async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have
     ]:
         assert (await client.post(path, json=body, headers=elsewhere)).status_code == 404, path
     assert (await summary_to_recover(client, elsewhere)) == "0.00"
+
+
+async def test_a_frozen_revision_is_kept_when_its_atomic_batch_is_refused_not_in_a_dry_run(
+    client, factory, session
+):
+    _, (finess, other), headers = await factory.vendor_with_establishments(2)
+    first = extract(finess, str(FIRST), str(FIRST.plus(2)), **honest(0, 1))
+    await push(client, headers, first, extract(other, str(FIRST), str(FIRST.plus(2))))
+    await session.execute(
+        text("UPDATE measurement SET locked_by_event_id = 1 WHERE finess = :f"), {"f": finess}
+    )
+
+    async def attempts() -> int:
+        return (
+            await session.execute(
+                text("SELECT count(*) FROM frozen_revision_attempt WHERE finess = :f"),
+                {"f": finess},
+            )
+        ).scalar_one()
+
+    revision = first | honest(0, 2)
+    good = extract(other, str(FIRST.plus(3)), str(FIRST.plus(3)))
+    tried = await push(client, headers, revision, good, dry_run="true")
+    assert tried["results"][0]["errors"][0]["code"] == "period_locked"
+    assert await attempts() == 0  # a dry run stores nothing
+    whole = await push(client, headers, revision, good, atomic="true")
+    assert [r["outcome"] for r in whole["results"]] == ["rejected", "skipped"]
+    assert await attempts() == 1
+    ars = await factory.token("ars", region="11")
+    signals = (await client.get(f"/api/v1/controls/establishments/{finess}", headers=ars)).json()
+    assert [s["code"] for s in signals["signals"]] == ["frozen_period_revision"]

@@ -23,10 +23,10 @@ from app.controls import repository
 from app.controls.draw import Candidate, Draw, DrawMethod, draw
 from app.controls.models import Control, ControlPlan, ControlRecoveryEvent
 from app.controls.recovery import (
+    ZERO,
     RecoveryEvent,
     RecoveryEventType,
     RecoveryRefused,
-    ZERO,
     check_event,
     recoverable,
 )
