@@ -351,6 +351,18 @@ async def test_a_control_finds_an_overpayment_followed_until_recovered(client, f
     assert compliant.json()["recovery_status"] == "none"
 
 
+def documents_control(finess: str, unduly_paid: str) -> dict:
+    """A control on documents today that finds `unduly_paid` euros unduly paid."""
+    return {
+        "finess": finess,
+        "kind": "documents",
+        "controlled_on": today().isoformat(),
+        "findings": "Factures absentes",
+        "compliant": False,
+        "unduly_paid": unduly_paid,
+    }
+
+
 async def test_nothing_can_be_found_unduly_paid_where_nothing_was_paid(client, factory):
     vendor = await factory.vendor()
     unpaid = [await factory.establishment("75")]
@@ -360,14 +372,7 @@ async def test_nothing_can_be_found_unduly_paid_where_nothing_was_paid(client, f
     for finess in (unpaid[0], alone):
         refused = await client.post(
             "/api/v1/controls",
-            json={
-                "finess": finess,
-                "kind": "documents",
-                "controlled_on": today().isoformat(),
-                "findings": "Factures absentes",
-                "compliant": False,
-                "unduly_paid": "0.01",
-            },
+            json=documents_control(finess, "0.01"),
             headers=ars,
         )
         assert refused.status_code == 422, refused.text
@@ -384,14 +389,7 @@ async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have
     )
     control = await client.post(
         "/api/v1/controls",
-        json={
-            "finess": finess,
-            "kind": "documents",
-            "controlled_on": today().isoformat(),
-            "findings": "Factures absentes",
-            "compliant": False,
-            "unduly_paid": "10.00",
-        },
+        json=documents_control(finess, "10.00"),
         headers=ars,
     )
     pid, cid = plan.json()["id"], control.json()["id"]
