@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -493,18 +494,38 @@ async def test_two_readers_refreshing_at_once_compute_a_project_once(engine, com
         assert row["notified_on"] == date(2023, 6, 1)
 
 
+class _Refreshed(logging.Handler):
+    """Sets an event when a background refresh says it recomputed projects."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.done = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "standings refreshed":
+            self.done.set()
+
+
 async def test_each_process_refreshes_the_marked_standings_in_the_background(
     client, factory, db, session
 ):
     ars = await factory.token("ars", region="11")
     project, _, _ = await create_project(client, factory, ars)
+    logger, refreshed = logging.getLogger(standings.__name__), _Refreshed()
+    level = logger.level
+    logger.addHandler(refreshed)
+    logger.setLevel(logging.INFO)
     refresher = asyncio.create_task(standings.keep_fresh(db, 0.01))
     try:
-        await asyncio.sleep(0.3)
+        # the test shares its connection with the refresher: stop it between two rounds
+        async with asyncio.timeout(30):
+            await refreshed.done.wait()
     finally:
         refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
+        logger.removeHandler(refreshed)
+        logger.setLevel(level)
     kept = await session.execute(
         text(
             "SELECT s.status, (SELECT count(*) FROM project_standing_stale) AS marked "
