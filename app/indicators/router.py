@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -12,22 +11,20 @@ from fastapi import APIRouter, Request, Response
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
 from app.answers import NOT_MODIFIED, answer
-from app.campaigns.loader import current_campaign
 from app.clock import Month, to_paris
 from app.db import SessionDep
 from app.errors import NotFound
 from app.extracts.models import COUNT_FIELDS
 from app.identity import repository as people
-from app.indicators import repository
-from app.indicators.rules import COUNTS, compute, meets_targets
+from app.indicators import repository, service
 from app.indicators.schemas import (
     MeasurementSeries,
     RevisionHistory,
     RevisionRead,
     SenderPerson,
 )
+from app.indicators.service import checked_finess
 from app.queries import FromQuery, ToQuery, month_bounds
-from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
 router = APIRouter(
@@ -36,48 +33,19 @@ router = APIRouter(
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
-def _finess(finess: str) -> str:
-    try:
-        return check_finess(finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {finess} not found ({exc}).") from exc
-
-
 async def _visible(session, principal, finess: str) -> str:
-    number = _finess(finess)
+    number = checked_finess(finess)
     if await visible_establishment(session, principal, number) is None:
         raise NotFound(f"Establishment {number} not found.")
     return number
 
 
-def _display(value: Decimal | int | None) -> float | None:
-    # As `DisplayNumber` writes it in JSON: a number with its decimal part (75.0).
-    return None if value is None else float(value)
-
-
-def measurement_item(row: Any, targets: Mapping[str, Decimal]) -> dict[str, Any]:
-    """One period of a series as `MeasurementRead` writes it in JSON, built as plain values
-    (36 months are 36 items of nine indicators each: models would cost more than the rest)."""
-    counts = {name: getattr(row, name) for name in COUNT_FIELDS}
-    indicators = compute(counts, targets)
-    return {
-        "period_start": str(Month.of(row.period_start)),
-        "period_end": str(Month.of(row.period_end)),
-        "first_window": row.first_window,
-        "revision": row.revision,
-        "received_at": to_paris(row.received_at),
-        "counts": counts,
-        "indicators": {
-            i.code: {
-                "value": _display(counts[COUNTS[i.code]] if i.code in COUNTS else i.value),
-                "target": _display(i.target),
-                "met": i.met,
-            }
-            for i in indicators
-        },
-        "meets_targets": meets_targets(indicators),
-        "warnings": row.warnings or [],
-    }
+def _json_number(value: Any) -> float:
+    # As `DisplayNumber` writes a percentage or a count in JSON: a number with its decimal
+    # part (75.0, 7.0).
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @router.get(
@@ -97,22 +65,18 @@ async def get_measurements(
 ) -> Response:
     """The latest revision of each period (withdrawn ones left out), oldest first. Kept until
     the data moves; the ETag answers If-None-Match with a 304."""
-    number = _finess(finess)
+    number = checked_finess(finess)
     start, end = month_bounds(from_, to)
 
     async def render() -> tuple[bytes, str]:
-        rows = await repository.visible_measurements(
+        found = await service.series(
             session,
             principal,
             number,
             start.first_day if start else None,
             end.first_day if end else None,
         )
-        if rows is None:
-            raise NotFound(f"Establishment {number} not found.")
-        targets = current_campaign().targets
-        items = [measurement_item(r, targets) for r in rows]
-        return orjson.dumps({"finess": number, "items": items}), "application/json"
+        return orjson.dumps(found, default=_json_number), "application/json"
 
     return await answer(request, session, principal, render)
 
