@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import migrate
@@ -25,6 +26,8 @@ from app.db import (
 )
 from app.main import create_app
 from tests.factories import Factory
+
+VERSION_MOVES_AT_ONCE = "SET CONSTRAINTS audit_event_bumps_data_version IMMEDIATE"
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +93,9 @@ async def db(engine) -> AsyncIterator[Database]:
     commits become savepoints, so nothing a test writes outlives it."""
     connection = await engine.connect()
     transaction = await connection.begin()
+    # The data version moves when a write commits (a deferred trigger, migration 0017); this
+    # transaction never commits, so the trigger fires at each audited write instead.
+    await connection.execute(text(VERSION_MOVES_AT_ONCE))
     database = Database(engine)
     database.sessions = async_sessionmaker(
         bind=connection,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from stdnum import luhn
 
 from app.access import repository as tokens
 from app.access.principal import Role
-from app.projects.models import Project, ProjectEstablishment
+from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.finess import make_finess
 from app.referential.geography import DEPARTMENTS
 from app.referential.models import Establishment
@@ -88,6 +89,15 @@ class Factory:
             )
         await self.session.flush()
         return project.id
+
+    async def paid(self, project_id: int, amount: str, on: date = date(2023, 6, 1)) -> None:
+        """The ARS paid the project's advance of `amount` euros."""
+        self.session.add(
+            ProjectEvent(
+                project_id=project_id, type="advance_paid", date=on, amount=Decimal(amount)
+            )
+        )
+        await self.session.flush()
 
     async def token(
         self, role: str, *, vendor: str | None = None, region: str | None = None, **kw: Any

@@ -215,7 +215,8 @@ async def funded_region(factory, per_department: dict[str, int]) -> list[str]:
         for department, count in per_department.items()
         for _ in range(count)
     ]
-    await factory.project(vendor, numbers, region="11")
+    project = await factory.project(vendor, numbers, region="11")
+    await factory.paid(project, "40000.00")
     return numbers
 
 
@@ -334,12 +335,48 @@ async def test_a_control_finds_an_overpayment_followed_until_recovered(client, f
         "TR-2",
     ]
     assert await summary_to_recover(client, ars) == before
+    # the same project was advanced 40 000 €: 1 500 are already found unduly paid
+    above = await client.post(
+        "/api/v1/controls", json=control | {"finess": other, "unduly_paid": "38500.01"}, headers=ars
+    )
+    assert above.status_code == 422, above.text
+    (error,) = above.json()["errors"]
+    assert (error["field"], error["code"]) == ("unduly_paid", "above_what_was_paid")
+    assert "38500.00" in error["message"]
     compliant = await client.post(
         "/api/v1/controls",
         json=control | {"finess": other, "compliant": True, "unduly_paid": "0"},
         headers=ars,
     )
     assert compliant.json()["recovery_status"] == "none"
+
+
+def documents_control(finess: str, unduly_paid: str) -> dict:
+    """A control on documents today that finds `unduly_paid` euros unduly paid."""
+    return {
+        "finess": finess,
+        "kind": "documents",
+        "controlled_on": today().isoformat(),
+        "findings": "Factures absentes",
+        "compliant": False,
+        "unduly_paid": unduly_paid,
+    }
+
+
+async def test_nothing_can_be_found_unduly_paid_where_nothing_was_paid(client, factory):
+    vendor = await factory.vendor()
+    unpaid = [await factory.establishment("75")]
+    await factory.project(vendor, unpaid, region="11")
+    alone = await factory.establishment("75")  # in no funded project
+    ars = await factory.token("ars", region="11")
+    for finess in (unpaid[0], alone):
+        refused = await client.post(
+            "/api/v1/controls",
+            json=documents_control(finess, "0.01"),
+            headers=ars,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["code"] == "above_what_was_paid"
 
 
 async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have_no_access(
@@ -352,14 +389,7 @@ async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have
     )
     control = await client.post(
         "/api/v1/controls",
-        json={
-            "finess": finess,
-            "kind": "documents",
-            "controlled_on": today().isoformat(),
-            "findings": "Factures absentes",
-            "compliant": False,
-            "unduly_paid": "10.00",
-        },
+        json=documents_control(finess, "10.00"),
         headers=ars,
     )
     pid, cid = plan.json()["id"], control.json()["id"]
@@ -415,3 +445,34 @@ async def test_an_ars_acts_for_its_region_national_reads_grades_and_vendors_have
     ]:
         assert (await client.post(path, json=body, headers=elsewhere)).status_code == 404, path
     assert (await summary_to_recover(client, elsewhere)) == "0.00"
+
+
+async def test_a_frozen_revision_is_kept_when_its_atomic_batch_is_refused_not_in_a_dry_run(
+    client, factory, session
+):
+    _, (finess, other), headers = await factory.vendor_with_establishments(2)
+    first = extract(finess, str(FIRST), str(FIRST.plus(2)), **honest(0, 1))
+    await push(client, headers, first, extract(other, str(FIRST), str(FIRST.plus(2))))
+    await session.execute(
+        text("UPDATE measurement SET locked_by_event_id = 1 WHERE finess = :f"), {"f": finess}
+    )
+
+    async def attempts() -> int:
+        return (
+            await session.execute(
+                text("SELECT count(*) FROM frozen_revision_attempt WHERE finess = :f"),
+                {"f": finess},
+            )
+        ).scalar_one()
+
+    revision = first | honest(0, 2)
+    good = extract(other, str(FIRST.plus(3)), str(FIRST.plus(3)))
+    tried = await push(client, headers, revision, good, dry_run="true")
+    assert tried["results"][0]["errors"][0]["code"] == "period_locked"
+    assert await attempts() == 0  # a dry run stores nothing
+    whole = await push(client, headers, revision, good, atomic="true")
+    assert [r["outcome"] for r in whole["results"]] == ["rejected", "skipped"]
+    assert await attempts() == 1
+    ars = await factory.token("ars", region="11")
+    signals = (await client.get(f"/api/v1/controls/establishments/{finess}", headers=ars)).json()
+    assert [s["code"] for s in signals["signals"]] == ["frozen_period_revision"]

@@ -24,6 +24,10 @@ TAMPERING = [
     ("DROP TABLE measurement", "must be owner"),
     ("CREATE TABLE scratch (id int)", "permission denied for schema public"),
     ("UPDATE alembic_version SET version_num = '0001'", "permission denied"),
+    # the data version moves only with an audited write (migration 0017)
+    ("UPDATE data_version SET version = 0", "permission denied"),
+    ("SELECT setval('data_version_seq', 1)", "permission denied"),
+    ("ALTER TABLE audit_event DISABLE TRIGGER audit_event_bumps_data_version", "must be owner"),
 ]
 
 

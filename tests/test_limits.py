@@ -50,10 +50,16 @@ async def test_idempotent_retry_of_any_post_writes_nothing_twice(client, factory
     assert own.status_code == 409 and "idempotent-replayed" not in own.headers
 
 
-async def test_a_retry_while_the_first_runs_gets_409(client, factory, engine):
+async def test_a_retry_while_the_first_runs_gets_409(client, factory, engine, session):
     _, (finess,), headers = await factory.vendor_with_establishments()
     body = json.dumps({"extracts": [extract(finess, "2025-01", "2025-03")]}).encode()
-    caller = hashlib.sha256(headers["Authorization"].split()[1].encode()).hexdigest()
+    token_hash = hashlib.sha256(headers["Authorization"].split()[1].encode()).hexdigest()
+    token_id = (
+        await session.execute(
+            text("SELECT id FROM access_token WHERE token_hash = :h"), {"h": token_hash}
+        )
+    ).scalar_one()
+    caller = f"token:{token_id}"  # keys belong to the token, not to its bytes
     async with engine.begin() as connection:  # the first request, still running
         await connection.execute(
             text(

@@ -1,23 +1,29 @@
-"""Abuse limits: request size and time (413, 400), and a per-token rate limit (429).
+"""Abuse limits: request size and time (413, 400), and a per-caller rate limit (429).
 
-The rate limit counts requests per token and minute in PostgreSQL (an UNLOGGED table), so
-every server process enforces the same limit; a lost counter only forgives a minute.
+The rate limit counts requests per caller (an API token, or a person or client application
+of an OpenID Connect provider, whatever access token it presents) and minute in PostgreSQL
+(an UNLOGGED table), so every server process enforces the same limit; a lost counter only
+forgives a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access.principal import bearer_token_hash
+from app.access.principal import PersonRef, Role, bearer_token, hash_token
 from app.access.repository import principal_of
 from app.config import get_settings
 from app.dashboards.repository import DATA_VERSION_SQL
 from app.db import get_database
 from app.errors import DomainError, FieldError, TooLarge, send_problem
+from app.identity.providers import directory
+from app.identity.service import person_principal
+from app.identity.tokens import VerifiedToken, looks_like_jwt, verify
 
 WINDOW_SECONDS = 60
 IMPORTS_PATH = "/api/v1/referential/imports"  # FINESS files: ESMS_MAX_IMPORT_BYTES
@@ -77,44 +83,88 @@ class BodyLimitMiddleware:
         await self.app(scope, guarded, send)
 
 
+def identity_key(issuer: str, subject: str) -> str:
+    """The caller key of an OpenID Connect identity (a person, or a client application of
+    the client-credentials flow): the same across the access tokens it is given."""
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+    return f"oidc:{digest[:32]}"
+
+
 # One statement, one round trip, in its own transaction (the connection is in autocommit):
-# count the request in the token's minute, and read what the request will need anyway, the
-# token's row (who calls) and the data version (what the dashboards' answers are keyed by).
+# count the request in its caller's minute, and read what the request will need anyway: who
+# calls (an API token's row, or the person behind a verified JWT with their grant in force)
+# and the data version (what the dashboards' answers are keyed by).
+#
+# The caller is who calls, not the bytes of its token: `token:<id>` for an API token,
+# `identity_key` for an OpenID Connect identity ($5), so that a client refreshing its
+# short-lived access token keeps its minute (and its Idempotency-Keys). A token the service
+# does not know is counted under its hash ($5 too). (`rate_window.token_hash` holds the
+# caller: the column kept its name, migration 0017.)
 ADMIT = f"""
-WITH hit AS (
+WITH token AS (
+    SELECT id, role, vendor_siren, region_code, name, revoked_at, expires_at
+    FROM access_token WHERE token_hash = $1
+), person AS (
+    SELECT p.id, p.email, g.id AS grant_id, g.role, g.vendor_siren, g.region_code
+    FROM person p JOIN access_grant g ON g.person_id = p.id AND g.withdrawn_at IS NULL
+    WHERE p.issuer = $3 AND p.subject = $4
+), hit AS (
     INSERT INTO rate_window (token_hash, window_start, requests)
-    VALUES ($1, to_timestamp($2), 1)
+    VALUES (coalesce('token:' || (SELECT id FROM token), $5), to_timestamp($2), 1)
     ON CONFLICT (token_hash, window_start)
     DO UPDATE SET requests = rate_window.requests + 1
-    RETURNING requests
+    RETURNING token_hash AS caller, requests
 )
-SELECT hit.requests, t.id, t.role, t.vendor_siren, t.region_code, t.name, t.revoked_at,
-       t.expires_at, ({DATA_VERSION_SQL}) AS data_version
-FROM hit LEFT JOIN access_token t ON t.token_hash = $1
+SELECT hit.caller, hit.requests, t.id, t.role, t.vendor_siren, t.region_code, t.name,
+       t.revoked_at, t.expires_at, pe.id AS person_id, pe.email AS person_email,
+       pe.grant_id, pe.role AS grant_role, pe.vendor_siren AS grant_vendor_siren,
+       pe.region_code AS grant_region_code, ({DATA_VERSION_SQL}) AS data_version
+FROM hit LEFT JOIN token t ON true LEFT JOIN person pe ON true
 """
 FORGET = "DELETE FROM rate_window WHERE window_start < now() - interval '1 hour'"
 
 
-class RateLimitMiddleware:
-    """At most ESMS_RATE_LIMIT_PER_MINUTE requests per token and minute.
+async def _verified(token: str) -> VerifiedToken | None:
+    """The claims of a bearer JWT that passes every check; None otherwise (the route's
+    authentication then says which check failed, or that the provider is unreachable)."""
+    try:
+        return await verify(directory(), token)
+    except DomainError:
+        return None
 
-    The same round trip authenticates the token (the route's dependency then finds the
-    caller in the request's state) and reads the data version at the request's arrival.
+
+class RateLimitMiddleware:
+    """At most ESMS_RATE_LIMIT_PER_MINUTE requests per caller and minute.
+
+    The same round trip authenticates the caller (the route's dependency then finds it in
+    the request's state; `state["caller"]` keys its Idempotency-Keys) and reads the data
+    version at the request's arrival.
     """
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = bearer_token_hash(scope) if scope["type"] == "http" else None
+        token = bearer_token(scope) if scope["type"] == "http" else None
         if token is None:
             await self.app(scope, receive, send)
             return
+        # A JWT is checked before it is counted: the identity it names must be its bearer's,
+        # or anyone could spend another's minute (or replay its answers) by naming it.
+        identity = await _verified(token) if looks_like_jwt(token) else None
+        issuer: str | None = None
+        subject: str | None = None
+        token_hash: str | None = None
+        if identity is not None:
+            issuer, subject = identity.provider.issuer, identity.subject
+            caller = identity_key(issuer, subject)
+        else:
+            token_hash = caller = hash_token(token)
         limit = get_settings().rate_limit_per_minute
         now = time.time()
         window = math.floor(now / WINDOW_SECONDS) * WINDOW_SECONDS
         async with get_database().driver() as raw:
-            row = await raw.fetchrow(ADMIT, token, window)
+            row = await raw.fetchrow(ADMIT, token_hash, window, issuer, subject, caller)
             if row["requests"] == 1 and int(now) % 7 == 0:  # now and then, forget old windows
                 await raw.execute(FORGET)
         count = row["requests"]
@@ -125,15 +175,26 @@ class RateLimitMiddleware:
                 scope,
                 429,
                 "Too many requests",
-                f"At most {limit} requests per minute per token; retry in {retry} s.",
+                f"At most {limit} requests per minute per caller; retry in {retry} s.",
                 "rate_limited",
                 headers=[(b"retry-after", retry.encode())],
             )
             return
         state = scope.setdefault("state", {})
         state["data_version"] = row["data_version"]
+        state["caller"] = row["caller"]
+        principal = None
         if row["id"] is not None:
             principal = principal_of(row)
-            if principal is not None:
-                state["principal"] = principal
+        elif row["grant_id"] is not None and issuer is not None and subject is not None:
+            person = PersonRef(row["person_id"], issuer, subject, row["person_email"])
+            principal = person_principal(
+                person,
+                row["grant_id"],
+                Role(row["grant_role"]),
+                row["grant_vendor_siren"],
+                row["grant_region_code"],
+            )
+        if principal is not None:
+            state["principal"] = principal
         await self.app(scope, receive, send)

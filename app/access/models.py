@@ -30,10 +30,13 @@ class AccessToken(Base):
 
 
 class RateWindow(Base):
-    """Requests counted per token and minute, shared by every server process."""
+    """Requests counted per caller and minute, shared by every server process; the caller
+    is who calls (`app.access.limits.caller_key`), not the bytes of its token."""
 
     __tablename__ = "rate_window"
 
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Named when the limit was per token; kept so that a release rolls out with the previous
+    # one still serving (migration 0017).
+    caller: Mapped[str] = mapped_column("token_hash", String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     requests: Mapped[int] = mapped_column(Integer)

@@ -41,9 +41,11 @@ class Principal:
 
     @property
     def label(self) -> str:
+        """Who calls, in logs and in the `granted_by` of grants: a stable pseudonym (the
+        person's id, never their e-mail address; the audit trail keeps that beside it)."""
         bound = self.vendor_siren or self.region_code or "all"
         if self.person is not None:
-            return f"{self.role.value}:{bound}:person:{self.person.email or self.person.subject}"
+            return f"{self.role.value}:{bound}:person:{self.person.id}"
         return f"{self.role.value}:{bound}:{self.token_id}"
 
 
@@ -60,14 +62,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def bearer_token_hash(scope: Mapping[str, Any]) -> str | None:
-    """The hash of the bearer token of an ASGI request, for the layers that run before
+def bearer_token(scope: Mapping[str, Any]) -> str | None:
+    """The bearer token of an ASGI request, for the layers that run before the route's
     authentication (rate limit, Idempotency-Key); None without one."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
             if kind.lower() == "bearer" and token.strip():
-                return hash_token(token.strip())
+                return token.strip()
     return None
 
 

@@ -5,8 +5,15 @@ arrives while the first is still running gets a 409; once the first answered, re
 its stored answer back (`Idempotent-Replayed: true`) and nothing is written again. The same
 key with another body is refused with 422. A request that ends in a server error releases
 its key, so the retry is processed; when the database itself went away (503), the key is
-released as soon as it answers again. Keys are scoped to the caller's token and kept 48
-hours. A claim left by a process that died mid-request is taken over after ten minutes.
+released as soon as it answers again. A claim left by a process that died mid-request is
+taken over after ten minutes. Keys are kept 48 hours.
+
+Keys belong to who calls, as the rate limit counts them (`state["caller"]`, set by
+`app.access.limits` on arrival): an API token by its id, a person or client application of
+an OpenID Connect provider by its issuer and subject, so a client that refreshes its
+short-lived access token between a request and its retry still gets its first answer. Only
+a caller authenticated on arrival holds keys: a revoked token, or an identity whose grant
+was withdrawn, gets its 401 or 403 rather than an answer given before.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access.principal import bearer_token_hash
 from app.db import get_database
 from app.errors import FieldError, send_problem
 
@@ -72,7 +78,8 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        caller = bearer_token_hash(scope) if key is not None else None
+        state = scope.get("state", {}) if key is not None else {}
+        caller = state.get("caller") if state.get("principal") is not None else None
         if key is None or scope["method"] != "POST" or caller is None:
             await self.app(scope, receive, send)
             return

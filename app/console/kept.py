@@ -1,6 +1,6 @@
 """Figures a page shows, kept until the data moves: the API's dashboard answers are kept the
-same way (`dashboard_cache`, versioned by the newest audit entry, since every write is
-audited), so a page computed once serves every visit of the same scope until then."""
+same way (`dashboard_cache`, under the data version that every audited write moves when it
+commits), so a page computed once serves every visit of the same scope until then."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ async def kept(
     and the day are those it was computed for (overdue flags and late months follow the
     day)."""
     key = _key(principal, name, params)
+    # Read before computing: the figures then hold every write of this version (or later
+    # ones, never fewer), so what is kept under it is never older than the data.
     version = f"{await repository.data_version(session)}|{today()}"
     hit = await repository.cached(session, key)
     if hit is not None and hit.version == version:

@@ -50,6 +50,12 @@ class RecoveryRefused(ValueError):
         self.conflict = conflict
 
 
+def recoverable(paid: Decimal, already_found: Decimal) -> Decimal:
+    """The most a new control can find unduly paid on a project: what the project was paid
+    (advances and balance payments) less what earlier controls already found unduly paid."""
+    return max(ZERO, paid - already_found)
+
+
 def recovered(events: Sequence[RecoveryEvent]) -> Decimal:
     return sum((e.amount or ZERO for e in events if e.type is RecoveryEventType.RECOVERED), ZERO)
 

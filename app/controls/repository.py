@@ -21,6 +21,7 @@ from app.controls.models import (
 from app.dashboards.filters import Filters, scope_sql
 from app.db import raw_connection
 from app.extracts.models import REQUIRED_COUNTS
+from app.projects.vocabulary import ProjectEventType
 
 _COUNTS = ", ".join(REQUIRED_COUNTS)
 
@@ -203,6 +204,31 @@ async def project_of(session: AsyncSession, finess: str) -> tuple[int, str] | No
         )
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+async def paid_and_found(session: AsyncSession, project_id: int) -> tuple[Decimal, Decimal]:
+    """What a project was paid (advances and balance payments), and what its controls have
+    found unduly paid so far. The project's row stays locked until the caller's transaction
+    ends, so two controls recorded at once cannot both claim the same euros."""
+    await session.execute(
+        text("SELECT 1 FROM project WHERE id = :id FOR UPDATE"), {"id": project_id}
+    )
+    row = (
+        await session.execute(
+            text(
+                """SELECT
+                   (SELECT coalesce(sum(amount), 0) FROM project_event
+                     WHERE project_id = :id AND type IN (:advance, :balance)),
+                   (SELECT coalesce(sum(unduly_paid), 0) FROM control WHERE project_id = :id)"""
+            ),
+            {
+                "id": project_id,
+                "advance": ProjectEventType.ADVANCE_PAID.value,
+                "balance": ProjectEventType.BALANCE_PAID.value,
+            },
+        )
+    ).one()
+    return Decimal(row[0]), Decimal(row[1])
 
 
 async def controls(

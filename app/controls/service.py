@@ -23,10 +23,12 @@ from app.controls import repository
 from app.controls.draw import Candidate, Draw, DrawMethod, draw
 from app.controls.models import Control, ControlPlan, ControlRecoveryEvent
 from app.controls.recovery import (
+    ZERO,
     RecoveryEvent,
     RecoveryEventType,
     RecoveryRefused,
     check_event,
+    recoverable,
 )
 from app.controls.risk import score
 from app.controls.signals import (
@@ -334,6 +336,21 @@ async def record_control(
                 "a control that finds an amount unduly paid is not compliant",
             )
         )
+    if new.unduly_paid > 0 and not errors:
+        ceiling = ZERO
+        if project is not None:
+            ceiling = recoverable(*await repository.paid_and_found(session, project[0]))
+        if new.unduly_paid > ceiling:
+            errors.append(
+                FieldError(
+                    "unduly_paid",
+                    "above_what_was_paid",
+                    f"at most {ceiling} € can be found unduly paid: what the project was paid "
+                    "(advances and balance), less what earlier controls already found"
+                    if project is not None
+                    else "this establishment belongs to no funded project: nothing was paid",
+                )
+            )
     if errors:
         raise Invalid("The control cannot be recorded.", errors)
     control = Control(

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -33,6 +35,20 @@ class DashboardCache(Base):
     body: Mapped[bytes] = mapped_column()
     computed_ms: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DataVersion(Base):
+    """The data version: one row, bumped at the commit of every audited write (migration
+    0017 says why a version taken at commit time is never stale). Only the owner writes it,
+    through the trigger on `audit_event`; the service reads it."""
+
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id", name="one_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    version: Mapped[int] = mapped_column(BigInteger)
+    # The 64-bit id of the transaction that last bumped it (once per transaction).
+    bumped_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # The rollups (migration 0006): derived data, kept by triggers and by the refresh of

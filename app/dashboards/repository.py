@@ -162,14 +162,17 @@ async def project_ids(session: AsyncSession, scope: str, params: dict[str, Any])
     return [r["project_id"] for r in await fetch_all(session, sql, params)]
 
 
-# Every write is audited: the newest audit entry versions the data behind dashboards.
-# Console sign-ins and sign-outs are audited too but move no figure, so they are passed over
-# (read backwards along the primary key, the scan stops at the first other entry). Also read
-# on each request's arrival with its rate limit (app.access.limits).
-DATA_VERSION_SQL = (
-    "SELECT coalesce((SELECT id FROM audit_event WHERE action NOT LIKE 'console.%' "
-    "ORDER BY id DESC LIMIT 1), 0)"
-)
+# The data version: a counter bumped at the commit of every audited write (console sign-ins
+# and sign-outs excepted: they move no figure), in commit order, once per transaction, by a
+# deferred trigger on `audit_event` (migration 0017, where the reasoning is). Read it
+# before computing an answer, then file the answer under it:
+# - the answer sees every write of version V or below (their commits were visible before V
+#   could be read), so it is never filed under a version newer than its figures;
+# - it may also hold a write committed after V was read: it is then served only to requests
+#   that read V too, that is that arrived before that commit; a later arrival reads V + 1.
+# One row read by its primary key; also read on each request's arrival with its rate limit
+# (app.access.limits).
+DATA_VERSION_SQL = "SELECT version FROM data_version WHERE id"
 
 
 async def data_version(session: AsyncSession) -> int:

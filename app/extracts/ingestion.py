@@ -94,8 +94,6 @@ class Extracts:
         predicted: Sequence[Prediction],
         to_write: Sequence[int],
     ) -> dict[int, int | None]:
-        # refused revisions of frozen periods feed the control signals
-        await controls.record_frozen_attempts(session, principal, rows)
         with collector_paused():
             records = [
                 repository.staging_record(
@@ -162,6 +160,13 @@ class Extracts:
 
     def audit_region(self, principal: Principal) -> str | None:
         return None
+
+    async def refused(
+        self, session: AsyncSession, principal: Principal, rows: Sequence[Row]
+    ) -> None:
+        # Revisions of frozen periods feed the control signals, whether refused on their own,
+        # with their atomic batch, or found frozen only at write time.
+        await controls.record_frozen_attempts(session, principal, rows)
 
 
 EXTRACTS = Extracts()

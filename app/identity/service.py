@@ -21,14 +21,32 @@ class NoGrant(Forbidden):
 
 
 def principal_of(person: Person, grant: AccessGrant) -> Principal:
-    return Principal(
-        None,
+    return person_principal(
+        PersonRef(person.id, person.issuer, person.subject, person.email),
+        grant.id,
         Role(grant.role),
         grant.vendor_siren,
         grant.region_code,
+    )
+
+
+def person_principal(
+    person: PersonRef,
+    grant_id: int,
+    role: Role,
+    vendor_siren: str | None,
+    region_code: str | None,
+) -> Principal:
+    """The principal of a person (or client application) holding a grant: its role and
+    binding are the grant's."""
+    return Principal(
+        None,
+        role,
+        vendor_siren,
+        region_code,
         name=person.email or person.subject,
-        person=PersonRef(person.id, person.issuer, person.subject, person.email),
-        grant_id=grant.id,
+        person=person,
+        grant_id=grant_id,
     )
 
 

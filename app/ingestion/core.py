@@ -101,6 +101,13 @@ class BatchKind(Protocol, Generic[RowT, ContextT]):
         """The region the audit trail files the batch under."""
         ...
 
+    async def refused(
+        self, session: AsyncSession, principal: Principal, rows: Sequence[RowT]
+    ) -> None:
+        """Keep what the refused rows tell (not for a dry run, which stores nothing); called
+        once the outcome of every row is known, an atomic batch refused whole included."""
+        ...
+
 
 def summary_status(outcomes: Mapping[Outcome, int]) -> ImportStatus:
     """ok: every row taken; rejected: none; partial otherwise (skipped rows count as not
@@ -144,6 +151,8 @@ async def ingest(
     counts = Counter(o for o, _ in final)
     tally = {name.value: counts[name] for name in Outcome}
     if not options.dry_run:
+        if counts[Outcome.REJECTED]:
+            await kind.refused(session, principal, rows)
         if counts[Outcome.CREATED] or counts[Outcome.REVISED]:
             await audit.record(
                 session,

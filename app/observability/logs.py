@@ -95,6 +95,7 @@ class AccessLogMiddleware:
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 1),
+                    # a pseudonym (token or person id), never an e-mail address
                     "principal": principal.label if principal else None,
                 },
             )

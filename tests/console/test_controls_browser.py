@@ -5,6 +5,7 @@ overpayment, and sees the amount to recover in the region home."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from app.access.principal import Role
 from app.access.repository import create_token
@@ -18,9 +19,9 @@ from tests.factories import valid_siren
 
 
 async def _seed(url: str) -> tuple[str, list[str]]:
-    """A funded project of Île-de-France with one establishment per département; the token
-    of an ARS officer of the region."""
-    from app.projects.models import Project, ProjectEstablishment
+    """A funded project of Île-de-France with one establishment per département and its
+    advance paid; the token of an ARS officer of the region."""
+    from app.projects.models import Project, ProjectEstablishment, ProjectEvent
     from app.vendors.models import Vendor
 
     database = Database(make_engine(url, 1))
@@ -59,6 +60,14 @@ async def _seed(url: str) -> tuple[str, list[str]]:
                     finess=n, project_id=project.id, funding_case="acquisition", rank=i
                 )
                 for i, n in enumerate(numbers, start=1)
+            )
+            session.add(  # what the ARS advanced: a control can find part of it unduly paid
+                ProjectEvent(
+                    project_id=project.id,
+                    type="advance_paid",
+                    date=date(2023, 6, 1),
+                    amount=Decimal("40000.00"),
+                )
             )
             token, _ = await create_token(session, Role.ARS, region_code="11", name="Agent")
     finally:

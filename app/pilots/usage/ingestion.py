@@ -108,5 +108,10 @@ class PilotUsage:
     def audit_region(self, principal: Principal) -> str | None:
         return principal.region_code
 
+    async def refused(
+        self, session: AsyncSession, principal: Principal, rows: Sequence[rules.UsageRow]
+    ) -> None:
+        return None  # a refused pilot-usage row tells nothing beyond its batch's answer
+
 
 PILOT_USAGE = PilotUsage()
