@@ -9,7 +9,7 @@ import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +67,7 @@ def serve(
 
     from app import migrate
     from app.observability.logs import configure
+    from app.workers import PortSharingWorkers, port_is_free
 
     if migrate_first:
         asyncio.run(migrate.upgrade(resolve_database_url(owner=True)))
@@ -84,19 +85,26 @@ def serve(
     # uvicorn re-raises SIGTERM once it has drained; make that an orderly exit so that the
     # embedded PostgreSQL is stopped behind it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    options: dict[str, Any] = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=configure(level),
+        log_level=level,
+        access_log=False,
+        server_header=False,  # say nothing of the server and its version
+        timeout_graceful_shutdown=10,
+    )
     try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=configure(level),
-            log_level=level,
-            access_log=False,
-            server_header=False,  # say nothing of the server and its version
-            timeout_graceful_shutdown=10,
-        )
+        if workers == 1:
+            uvicorn.run("app.main:create_app", **options)
+        else:
+            # Each worker its own socket on the port, so that connections are spread evenly.
+            if not port_is_free(host, port):
+                _err(f"esms-usage: {host}:{port} is already in use")
+                raise typer.Exit(1)
+            PortSharingWorkers(uvicorn.Config("app.main:create_app", **options)).run()
     finally:
         stop_embedded_postgres()
         if metrics_dir:

@@ -334,6 +334,20 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     return raw
 
 
+@contextlib.asynccontextmanager
+async def read_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """An asyncpg connection for a read that needs no transaction of its own: the session's,
+    when it already holds one (the read then sees what the request wrote), else a pooled
+    connection in autocommit. Under READ COMMITTED a statement sees the same snapshot either
+    way; a request whose reads find nothing to write (a batch sent again, every row
+    unchanged) then runs no BEGIN and no COMMIT at all."""
+    if session.in_transaction():
+        yield await raw_connection(session)
+        return
+    async with get_database().driver() as raw:
+        yield raw
+
+
 async def copy_records(
     raw: asyncpg.Connection, table: str, records: Iterable[Sequence[Any]], columns: Sequence[str]
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from app import migrate
@@ -275,8 +276,9 @@ async def test_a_period_stored_meanwhile_by_another_sender_is_compared_not_lost(
 
 
 async def test_a_write_in_one_process_is_read_at_once_in_the_other(pg_server, tmp_path):
-    """Reads run without a transaction and warm dashboards are answered from memory: what
-    another process has just stored is still what the next read shows."""
+    """Reads run without a transaction and warm dashboards, measurements and compliance are
+    answered from memory: what another process has just stored is still what the next read
+    shows."""
     url, finess, token = await seeded_database(pg_server, "esms_fresh_reads")
     ports = [free_port(), free_port()]
     servers = [start_server(url, port, tmp_path / f"s{port}.log", "--no-migrate") for port in ports]
@@ -295,7 +297,13 @@ async def test_a_write_in_one_process_is_read_at_once_in_the_other(pg_server, tm
             assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
             assert again.content == first.content
             measurements = f"/api/v1/establishments/{finess}/measurements"
+            (project,) = (await reader.get("/api/v1/projects")).json()["items"]
+            compliance = f"/api/v1/projects/{project['id']}/compliance"
+            for url in (measurements, compliance):
+                await reader.get(url)
+                assert (await reader.get(url)).headers["x-cache"] == "hit"
             assert (await reader.get(measurements)).json()["items"] == []
+            assert (await reader.get(compliance)).json()["status"] == "no_data"
 
             body = {"extracts": [extract(finess, "2025-01", "2025-03")]}
             stored = await writer.post("/api/v1/extracts", json=body)
@@ -303,9 +311,64 @@ async def test_a_write_in_one_process_is_read_at_once_in_the_other(pg_server, tm
 
             items = (await reader.get(measurements)).json()["items"]
             assert [(i["period_start"], i["revision"]) for i in items] == [("2025-01", 1)]
+            (line,) = (await reader.get(compliance)).json()["establishments"]
+            assert line["latest_period"] == {"start": "2025-01", "end": "2025-03"}
             after = await reader.get(summary)
             assert after.headers["x-cache"] == "miss"
             assert after.json() != first.json()
     finally:
         for server in servers:
             stop_server(server)
+
+
+def held_by_worker(server: int, port: int) -> dict[int, tuple[int, int]]:
+    """Per worker process of `server`: its listening sockets on `port`, and the clients'
+    connections it holds there."""
+    held = {}
+    for worker in psutil.Process(server).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            mine = [c for c in worker.net_connections("tcp") if c.laddr and c.laddr.port == port]
+            listening = sum(c.status == psutil.CONN_LISTEN for c in mine)
+            if listening:  # not multiprocessing's resource tracker
+                held[worker.pid] = (
+                    listening,
+                    sum(c.status == psutil.CONN_ESTABLISHED for c in mine),
+                )
+    return held
+
+
+async def test_two_workers_share_the_connections_of_many_clients(pg_server, tmp_path):
+    """`serve --workers 2`: each worker listens on a socket of its own on the port, so the
+    connections of many clients opened at once are spread over both (with one shared socket,
+    the worker that woke first took most of them, and kept them as long as they lived)."""
+    url, _, token = await seeded_database(pg_server, "esms_workers")
+    port, log = free_port(), tmp_path / "workers.log"
+    server = start_server(url, port, log, "--no-migrate", "--workers", "2")
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", server, log)
+        for _ in range(300):  # both workers listening
+            if sum(listening for listening, _ in held_by_worker(server.pid, port).values()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        clients = [
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            for _ in range(40)
+        ]
+        try:
+            answers = await asyncio.gather(
+                *(client.get("/api/v1/dashboards/summary") for client in clients)
+            )
+            assert {a.status_code for a in answers} == {200}
+            held = held_by_worker(server.pid, port)
+        finally:
+            for client in clients:
+                await client.aclose()
+    finally:
+        stop_server(server)
+    assert sorted(listening for listening, _ in held.values()) == [1, 1], held
+    connections = sorted(count for _, count in held.values())
+    assert sum(connections) == 40 and connections[0] >= 8, held

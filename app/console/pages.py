@@ -40,7 +40,9 @@ from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySerie
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, Forbidden, Invalid, NotFound
 from app.identity.console import sign_out_elsewhere as oidc_sign_out_elsewhere
-from app.indicators.router import get_measurements, get_revisions
+from app.indicators import service as indicators
+from app.indicators.router import get_revisions
+from app.indicators.schemas import MeasurementSeries
 from app.pilots.router import get_summary as pilots_summary
 from app.pilots.router import list_pilots
 from app.projects import payments, standings
@@ -526,7 +528,9 @@ async def establishment_page(
     request: Request, finess: str, session: SessionDep, user: ConsoleUserDep
 ):
     principal = user.principal
-    measurements = await get_measurements(finess, session, principal, None, None)
+    measurements = MeasurementSeries.model_validate(
+        await indicators.series(session, principal, finess)
+    )
     revisions = await get_revisions(finess, session, principal, None, None)
     establishment = await repository.establishment(session, measurements.finess)
     items = measurements.items

@@ -7,15 +7,13 @@ current month:
 - it carries an ETag and `Cache-Control: private, max-age=60`, so a dashboard that polls
   with If-None-Match gets a 304 without any computation;
 - it is kept in the `dashboard_cache` table (shared by every server process), keyed by the
-  caller's scope and the query, and served from there until the data version moves.
+  caller's scope and the query, and served from there until the data version moves; each
+  process also keeps the answers it served last in memory (`app.answers`).
   `X-Cache: hit` or `miss` says which happened.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
@@ -23,6 +21,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
+from app import answers
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
 from app.clock import Month
@@ -48,12 +47,11 @@ reports_router = APIRouter(
 )
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _CACHED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the If-None-Match ETag is still current"},
+    304: answers.NOT_MODIFIED,
     401: _PROBLEM,
     404: _PROBLEM,
     422: _PROBLEM,
 }
-CACHE_CONTROL = "private, max-age=60"
 
 
 async def dashboard_filters(
@@ -97,10 +95,6 @@ async def dashboard_filters(
 FiltersDep = Annotated[Filters, Depends(dashboard_filters)]
 
 
-def _scope(principal: Principal) -> str:
-    return f"{principal.role.value}:{principal.vendor_siren or principal.region_code or 'all'}"
-
-
 async def answer(
     request: Request,
     session,
@@ -108,69 +102,16 @@ async def answer(
     render: Callable[[], Awaitable[tuple[bytes, str]]],
     filename: str | None = None,
 ) -> Response:
-    """The cached answer when the data has not moved, else `render()`, kept for next time."""
-    # The data version as the request arrived (read with its rate limit), else now.
-    data_version = getattr(request.state, "data_version", None)
-    if data_version is None:
-        data_version = await repository.data_version(session)
-    version = f"{data_version}|{Month.current()}"
-    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-    key = hashlib.sha256(f"{_scope(principal)}|{request.url.path}?{query}".encode()).hexdigest()
-    etag = '"' + hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    candidates = {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
-    if etag in candidates or "*" in candidates:
-        return Response(status_code=304, headers=headers)
-    if filename:
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    kept = _answers.get(key, version)
-    if kept is not None:
-        return Response(kept[1], media_type=kept[0], headers=headers | {"X-Cache": "hit"})
-    hit = await repository.cached(session, key)
-    if hit is not None and hit.version == version:
-        _answers.keep(key, version, hit.content_type, bytes(hit.body))
-        return Response(
-            bytes(hit.body), media_type=hit.content_type, headers=headers | {"X-Cache": "hit"}
-        )
-    started = time.perf_counter()
-    body, media_type = await render()
-    elapsed = round((time.perf_counter() - started) * 1000)
-    await repository.store(session, key, version, media_type, body, elapsed)
-    _answers.keep(key, version, media_type, body)
-    return Response(body, media_type=media_type, headers=headers | {"X-Cache": "miss"})
-
-
-class _Answers:
-    """The answers this process served last, by cache key, each with its data version: a
-    warm read answers from memory without asking the database for the body. An answer is
-    only served for the version it was computed at, as from the shared table."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
-
-    def get(self, key: str, version: str) -> tuple[str, bytes] | None:
-        entry = self.entries.get(key)
-        if entry is None or entry[0] != version:
-            return None
-        self.entries.move_to_end(key)
-        return entry[1], entry[2]
-
-    def keep(self, key: str, version: str, content_type: str, body: bytes) -> None:
-        if len(body) > self.max_bytes // 8:
-            return
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self.size -= len(old[2])
-        self.entries[key] = (version, content_type, body)
-        self.size += len(body)
-        while self.size > self.max_bytes:
-            _, (_, _, dropped) = self.entries.popitem(last=False)
-            self.size -= len(dropped)
-
-
-_answers = _Answers(32 * 1024 * 1024)
+    """The kept answer while the data and the month have not moved, else `render()`."""
+    return await answers.answer(
+        request,
+        session,
+        principal,
+        render,
+        filename=filename,
+        cache_control=answers.DASHBOARD_CACHE_CONTROL,
+        shared=repository,
+    )
 
 
 def _render(

@@ -15,7 +15,7 @@ from app.access.principal import Principal
 from app.access.scopes import Scope, establishments_sql, positional
 from app.batches import collector_paused
 from app.clock import Month
-from app.db import copy_records, raw_connection
+from app.db import copy_records, raw_connection, read_connection
 from app.extracts.models import COUNT_FIELDS
 from app.extracts.rules import Context, Previous, Stored
 
@@ -95,12 +95,13 @@ async def load_contexts(
     if not indexes:
         return {}
     sql, scope_args = _context_sql(Scope.of(principal))
-    conn = await raw_connection(session)
     # Two texts rather than arrays: asyncpg checks and encodes array elements one by one,
     # which costs more than the whole query per row. Valid FINESS numbers hold no comma.
-    records = await conn.fetch(
-        sql, ",".join(finesses), ",".join(map(date.isoformat, starts)), *scope_args
-    )
+    # A read: the write, if any, compares with what is stored when it runs.
+    async with read_connection(session) as conn:
+        records = await conn.fetch(
+            sql, ",".join(finesses), ",".join(map(date.isoformat, starts)), *scope_args
+        )
     with collector_paused():
         return _contexts(records, indexes, starts)
 

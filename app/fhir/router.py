@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
+from app.answers import NOT_MODIFIED, answer
 from app.batches import read_limited_body
 from app.campaigns import current_campaign
 from app.clock import Month, now
@@ -199,8 +200,7 @@ async def push_bundle(
             [FieldError("Content-Type", "unsupported", "application/fhir+json")],
         )
     body = await read_limited_body(request, get_settings().max_body_bytes)
-    answer = await service.push(session, principal, body)
-    return fhir_response(answer)
+    return fhir_response(await service.push(session, principal, body))
 
 
 def _reporter(text: str) -> str:
@@ -269,6 +269,7 @@ def _period_bounds(values: list[str]) -> tuple[date | None, date | None]:
     response_class=Response,
     responses={
         200: _answer(examples.SEARCHSET, "searchset Bundle of MeasureReport"),
+        304: NOT_MODIFIED,
         400: _outcome_answer("A search parameter that cannot be read"),
         404: _outcome_answer("An establishment the caller may not see"),
         **_ANY_CALL,
@@ -298,7 +299,8 @@ async def search_reports(
 ) -> Response:
     """One MeasureReport per period of each establishment asked for (the latest revision,
     withdrawn periods left out), with each rate's measureScore (percent, one decimal) and
-    whether it meets its target (extension `target-met`; `meets-targets` on the report)."""
+    whether it meets its target (extension `target-met`; `meets-targets` on the report).
+    Kept until the data moves; the ETag answers If-None-Match with a 304."""
     texts = [
         t for value in (reporter or []) + (reporter_identifier or []) for t in value.split(",")
     ]
@@ -318,8 +320,13 @@ async def search_reports(
             )
         chosen = found if isinstance(found, Indicator) else None
     start, end = _period_bounds(period or [])
-    reports = await service.search(session, principal, numbers, start, end, chosen)
-    return fhir_response(_searchset(reports, request, "MeasureReport"))
+
+    async def render() -> tuple[bytes, str]:
+        reports = await service.search(session, principal, numbers, start, end, chosen)
+        return dumps(_searchset(reports, request, "MeasureReport")), FHIR_JSON
+
+    # The Bundle quotes the URL as sent (its `self` link): kept by that exact URL.
+    return await answer(request, session, principal, render, exact_url=True)
 
 
 # --- errors as OperationOutcome -------------------------------------------------------------
@@ -424,12 +431,16 @@ class OutcomeMiddleware:
     response_class=Response,
     responses={
         200: _answer(examples.MEASURE_REPORT, "MeasureReport"),
+        304: NOT_MODIFIED,
         404: _outcome_answer("No such period, or an establishment the caller may not see"),
         **_ANY_CALL,
     },
 )
-async def read_report(report_id: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    """The id is the one `POST /fhir` gives in `location`; withdrawn periods are not found."""
+async def read_report(
+    report_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    """The id is the one `POST /fhir` gives in `location`; withdrawn periods are not found.
+    Kept until the data moves; the ETag answers If-None-Match with a 304."""
     missing = NotFound(
         f"No MeasureReport {report_id}.",
         [FieldError("MeasureReport.id", "not_found", "no such establishment and period")],
@@ -441,11 +452,15 @@ async def read_report(report_id: str, session: SessionDep, principal: CurrentPri
         raise missing from exc
     if report_id[-8:-7] != "-":
         raise missing
-    try:
-        found = await service.search(session, principal, [number], start.first_day, None, None)
-    except NotFound as exc:
-        raise missing from exc
-    for report in found:
-        if report["id"] == f"{number}-{start}":
-            return fhir_response(report)
-    raise missing
+
+    async def render() -> tuple[bytes, str]:
+        try:
+            found = await service.search(session, principal, [number], start.first_day, None, None)
+        except NotFound as exc:
+            raise missing from exc
+        for report in found:
+            if report["id"] == f"{number}-{start}":
+                return dumps(report), FHIR_JSON
+        raise missing
+
+    return await answer(request, session, principal, render)

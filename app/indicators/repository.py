@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, Select, select, union_all
+from sqlalchemy import Row, Select, and_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.extracts.models import REVISION_FIELDS, ExtractRevision, Measurement
+from app.access.principal import Principal
+from app.access.scopes import establishment_visible
+from app.extracts.models import COUNT_FIELDS, REVISION_FIELDS, ExtractRevision, Measurement
+from app.referential.models import Establishment
 
 
 def _in_period(
@@ -25,12 +28,36 @@ def _in_period(
     return query
 
 
-async def measurements(
-    session: AsyncSession, finess: str, start: date | None, end: date | None
-) -> list[Measurement]:
-    query = select(Measurement).where(Measurement.finess == finess, ~Measurement.withdrawn)
-    query = _in_period(query, Measurement, start, end).order_by(Measurement.period_start)
-    return list((await session.execute(query)).scalars())
+async def visible_measurements(
+    session: AsyncSession, principal: Principal, finess: str, start: date | None, end: date | None
+) -> list[Row[Any]] | None:
+    """The latest revision of each period of the establishment (withdrawn ones left out),
+    oldest first, the columns a series shows; None when the caller may not see it. One round
+    trip: the establishment, outer-joined to its measurements, under the caller's scope."""
+    joined = [Measurement.finess == Establishment.finess, ~Measurement.withdrawn]
+    if start is not None:
+        joined.append(Measurement.period_end >= start)
+    if end is not None:
+        joined.append(Measurement.period_start <= end)
+    query = (
+        select(
+            Measurement.period_start,
+            Measurement.period_end,
+            Measurement.first_window,
+            Measurement.revision,
+            Measurement.received_at,
+            Measurement.warnings,
+            *(getattr(Measurement, name) for name in COUNT_FIELDS),
+        )
+        .select_from(Establishment)
+        .outerjoin(Measurement, and_(*joined))
+        .where(Establishment.finess == finess, establishment_visible(principal))
+        .order_by(Measurement.period_start)
+    )
+    rows = list((await session.execute(query)).all())
+    if not rows:
+        return None
+    return [] if rows[0].period_start is None else rows
 
 
 async def revisions(

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request, Response
 
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
-from app.campaigns.loader import current_campaign
+from app.answers import NOT_MODIFIED, answer
 from app.clock import Month, to_paris
 from app.db import SessionDep
 from app.errors import NotFound
 from app.extracts.models import COUNT_FIELDS
 from app.identity import repository as people
-from app.indicators import repository
-from app.indicators.rules import COUNTS, compute, meets_targets
+from app.indicators import repository, service
 from app.indicators.schemas import (
-    IndicatorValue,
-    MeasurementRead,
     MeasurementSeries,
     RevisionHistory,
     RevisionRead,
     SenderPerson,
 )
+from app.indicators.service import checked_finess
 from app.queries import FromQuery, ToQuery, month_bounds
-from app.referential.finess import InvalidFiness, check_finess
 from app.referential.repository import visible_establishment
 
 router = APIRouter(
@@ -35,36 +34,18 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 async def _visible(session, principal, finess: str) -> str:
-    try:
-        number = check_finess(finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {finess} not found ({exc}).") from exc
+    number = checked_finess(finess)
     if await visible_establishment(session, principal, number) is None:
         raise NotFound(f"Establishment {number} not found.")
     return number
 
 
-def measurement_read(row) -> MeasurementRead:
-    counts = {name: getattr(row, name) for name in COUNT_FIELDS}
-    indicators = compute(counts, current_campaign().targets)
-    return MeasurementRead(
-        period_start=str(Month.of(row.period_start)),
-        period_end=str(Month.of(row.period_end)),
-        first_window=row.first_window,
-        revision=row.revision,
-        received_at=to_paris(row.received_at),
-        counts=counts,
-        indicators={
-            i.code: IndicatorValue(
-                value=(counts[COUNTS[i.code]] if i.code in COUNTS else i.value),
-                target=i.target,
-                met=i.met,
-            )
-            for i in indicators
-        },
-        meets_targets=meets_targets(indicators),
-        warnings=row.warnings or [],
-    )
+def _json_number(value: Any) -> float:
+    # As `DisplayNumber` writes a percentage or a count in JSON: a number with its decimal
+    # part (75.0, 7.0).
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @router.get(
@@ -72,22 +53,32 @@ def measurement_read(row) -> MeasurementRead:
     dependencies=[requires(*Role)],
     response_model=MeasurementSeries,
     summary="Time series of an establishment's measurements and annexe 2 indicators",
-    responses={401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
+    responses={304: NOT_MODIFIED, 401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
 )
 async def get_measurements(
     finess: str,
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     from_: FromQuery = None,
     to: ToQuery = None,
-) -> MeasurementSeries:
-    """The latest revision of each period (withdrawn ones left out), oldest first."""
-    number = await _visible(session, principal, finess)
+) -> Response:
+    """The latest revision of each period (withdrawn ones left out), oldest first. Kept until
+    the data moves; the ETag answers If-None-Match with a 304."""
+    number = checked_finess(finess)
     start, end = month_bounds(from_, to)
-    rows = await repository.measurements(
-        session, number, start.first_day if start else None, end.first_day if end else None
-    )
-    return MeasurementSeries(finess=number, items=[measurement_read(r) for r in rows])
+
+    async def render() -> tuple[bytes, str]:
+        found = await service.series(
+            session,
+            principal,
+            number,
+            start.first_day if start else None,
+            end.first_day if end else None,
+        )
+        return orjson.dumps(found, default=_json_number), "application/json"
+
+    return await answer(request, session, principal, render)
 
 
 def _sender(entry) -> SenderPerson | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,6 +61,30 @@ async def visible_project(
         select(Project).where(Project.id == project_id, project_visible(principal))
     )
     return found.scalar_one_or_none()
+
+
+async def visible_project_closures(
+    session: AsyncSession, principal: Principal, project_id: int
+) -> tuple[Project, dict[str, date]] | None:
+    """The project if the caller may see it, with the closing date of those of its
+    establishments that are closed: one round trip for what a compliance read needs besides
+    the rule's own queries."""
+    closures = (
+        select(func.json_object_agg(Establishment.finess, Establishment.closed_on))
+        .select_from(ProjectEstablishment)
+        .join(Establishment, Establishment.finess == ProjectEstablishment.finess)
+        .where(ProjectEstablishment.project_id == Project.id, Establishment.closed_on.is_not(None))
+        .scalar_subquery()
+    )
+    found = (
+        await session.execute(
+            select(Project, closures).where(Project.id == project_id, project_visible(principal))
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    project, closed = found
+    return project, {finess: date.fromisoformat(day) for finess, day in (closed or {}).items()}
 
 
 async def project_lines(

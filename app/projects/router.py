@@ -6,10 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Role
+from app.answers import NOT_MODIFIED, answer
 from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.db import SessionDep
@@ -37,7 +38,6 @@ from app.projects.schemas import (
 )
 from app.projects.standings import ListQuery
 from app.projects.vocabulary import BalanceStatus, Guichet
-from app.referential import repository as referential_repository
 from app.schemas import Page, RowId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=AuthorisedRoute)
@@ -206,19 +206,26 @@ async def _project(session, principal, project_id: int) -> Project:
     dependencies=[requires(*Role)],
     response_model=ComplianceRead,
     summary="Where a project stands for its balance payment (SPEC §6)",
-    responses={401: _PROBLEM, 404: _PROBLEM},
+    responses={304: NOT_MODIFIED, 401: _PROBLEM, 404: _PROBLEM},
 )
 async def get_compliance(
-    project_id: RowId, session: SessionDep, principal: CurrentPrincipal
-) -> ComplianceRead:
+    project_id: RowId, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
     """Status, the establishments that block the balance with the indicator and gap that
     block them, the balance due (negative: an overpayment to recover) and the indicative
-    overdue flag."""
-    project = await _project(session, principal, project_id)
-    (standing,) = await payments.standings(session, [project], today())
-    numbers = [item.finess for item in standing.compliance.establishments]
-    closed = await referential_repository.closing_dates(session, numbers)
-    return compliance_read(project.id, standing.compliance, closed)
+    overdue flag. Kept until the data or the day moves (the overdue flag follows the day);
+    the ETag answers If-None-Match with a 304."""
+
+    async def render() -> tuple[bytes, str]:
+        found = await repository.visible_project_closures(session, principal, project_id)
+        if found is None:
+            raise NotFound(f"Project {project_id} not found.")
+        project, closed = found
+        (standing,) = await payments.standings(session, [project], today())
+        read = compliance_read(project.id, standing.compliance, closed)
+        return read.model_dump_json().encode(), "application/json"
+
+    return await answer(request, session, principal, render, follows="day")
 
 
 @router.post(

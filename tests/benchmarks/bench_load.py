@@ -134,6 +134,11 @@ class Run:
     locks: Counter
     pool: list[float]
     solo: dict[str, float] = field(default_factory=dict)  # server CPU ms per request
+    # Per server process (pid): CPU seconds during the mix, and the clients' connections it
+    # held (summed over the samples): how evenly the workers share the load.
+    worker_cpu: dict[int, float] = field(default_factory=dict)
+    worker_connections: Counter = field(default_factory=Counter)
+    samples: int = 0
 
 
 async def prepare(url: str, size: DemoSize, workdir: Path, newer: bool) -> list[Endpoint]:
@@ -302,13 +307,32 @@ def generator_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def sample(url: str, base_url: str, stop: asyncio.Event, run: Run) -> None:
+def held_connections(server: int, port: int) -> Counter:
+    """The clients' connections each process of the server holds open on `port`."""
+    held: Counter = Counter()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(server)
+        for process in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                held[process.pid] += sum(
+                    1
+                    for c in process.net_connections(kind="tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
+                )
+    return held
+
+
+async def sample(
+    url: str, base_url: str, stop: asyncio.Event, run: Run, server: int, port: int
+) -> None:
     """Every half second: what the server's sessions wait for, the locks they wait for,
-    and the pool's connections in use."""
+    the pool's connections in use, and the clients' connections each server process holds."""
     conn = await asyncpg.connect(url)
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
             while not stop.is_set():
+                run.worker_connections.update(held_connections(server, port))
+                run.samples += 1
                 for r in await conn.fetch(
                     """SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') AS w,
                               count(*) AS n
@@ -430,7 +454,7 @@ async def one_run(
             )
         run = Run(label, workers, 0, load_before, {}, 0, 0, 0, Counter(), Counter(), [])
         stop = asyncio.Event()
-        sampler = asyncio.create_task(sample(url, base_url, stop, run))
+        sampler = asyncio.create_task(sample(url, base_url, stop, run, server.pid, port))
         server_cpu, database_cpu, generator = (
             tree_cpu(server.pid),
             tree_cpu(postmaster),
@@ -439,7 +463,11 @@ async def one_run(
         run.outcomes, run.elapsed = await drive(
             endpoints, base_url, split(args.clients, endpoints), args.duration
         )
-        run.cpu_server = cpu_between(server_cpu, tree_cpu(server.pid))
+        server_after = tree_cpu(server.pid)
+        run.cpu_server = cpu_between(server_cpu, server_after)
+        run.worker_cpu = {
+            pid: used - server_cpu.get(pid, 0.0) for pid, used in server_after.items()
+        }
         run.cpu_database = cpu_between(database_cpu, tree_cpu(postmaster))
         run.cpu_generator = generator_cpu() - generator
         stop.set()
@@ -551,6 +579,13 @@ def report(run: Run) -> str:
         f"  active sessions sampled (wait event: samples): {waits}",
         f"  lock waits sampled: {locks}; pool connections in use: {pool}",
     ]
+    workers = [
+        f"{pid}: {run.worker_connections[pid] / max(run.samples, 1):.1f} connections, "
+        f"{used:.1f} s CPU"
+        for pid, used in sorted(run.worker_cpu.items())
+        if used >= 0.5 or run.worker_connections[pid]
+    ]
+    lines.append(f"  per server process (clients' connections held, CPU): {'; '.join(workers)}")
     return "\n".join(lines)
 
 
