@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.access.principal import COMMAND_LINE, Role
 from app.access.repository import create_token
 from app.audit import service as audit
@@ -29,6 +30,7 @@ from app.dashboards import rollup
 from app.db import Database, raw_connection
 from app.extracts.models import COUNT_FIELDS, REVISION_FIELDS
 from app.extracts.repository import rebuild_latest
+from app.projects import standings as project_standings
 from app.projects.funding import EstablishmentLine, compute_funding, guichet
 from app.projects.models import Project, ProjectEstablishment, ProjectEvent
 from app.referential.finess_file import synthetic_records
@@ -274,6 +276,8 @@ async def load_demo(
             session, Role.VENDOR, vendor_siren=vendors[0], name=f"démo {VENDOR_NAMES[0]}"
         )
     await rollup.refresh_stale(database)  # the dashboards' rollups, ready for the first read
+    async with database.sessions() as session, session.begin():
+        await project_standings.refresh(session, clock.today())  # the projects' standings too
     return "\n".join(
         [
             f"esms-usage: demo loaded: {report.created} establishments, {len(ids)} projects, "

@@ -42,6 +42,7 @@ from app.indicators.router import router as indicators_router
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
 from app.pilots.router import router as pilots_router
+from app.projects import standings as project_standings
 from app.projects.router import envelopes_router
 from app.projects.router import router as projects_router
 from app.referential import jobs as referential_jobs
@@ -110,14 +111,19 @@ def create_app(database: Database | None = None) -> FastAPI:
         # finds nothing to collect, hundreds of times per batch.
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
         every = get_settings().rollup_refresh_seconds
-        refresher = (
-            asyncio.create_task(rollup.keep_fresh(db, every)) if owned and every > 0 else None
+        refreshers = (
+            [
+                asyncio.create_task(rollup.keep_fresh(db, every)),
+                asyncio.create_task(project_standings.keep_fresh(db, every)),
+            ]
+            if owned and every > 0
+            else []
         )
         try:
             yield
         finally:
             await referential_jobs.stop_running()
-            if refresher is not None:
+            for refresher in refreshers:
                 refresher.cancel()
                 with suppress(asyncio.CancelledError):
                     await refresher

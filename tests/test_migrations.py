@@ -133,3 +133,47 @@ async def test_0014_adds_the_control_tables_and_its_downgrade_removes_them(pg_se
         assert await tables() == CONTROL_TABLES
     finally:
         await conn.close()
+
+
+async def test_0016_marks_every_project_and_its_downgrade_leaves_writes_working(pg_server):
+    url = await _create_database(pg_server, "esms_migration_0016")
+    conn = await asyncpg.connect(_dsn(url, "esms_migration_0016"))
+
+    async def standing_tables() -> list[str]:
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'project_standing%' ORDER BY 1"
+        )
+        return [r["tablename"] for r in rows]
+
+    try:
+        await migrate.upgrade(url, "0015")
+        await conn.execute("INSERT INTO vendor (siren, name) VALUES ('732829320', 'Éditeur')")
+        project = await conn.fetchval(
+            """INSERT INTO project (reference, name, region_code, vendor_siren, software,
+                   funding_case, submitted_on, campaign, amoa_requested, warnings)
+               VALUES ('IDF-1', 'Projet', '11', '732829320', 'DUI', 'acquisition',
+                   '2023-03-01', '2023', false, '[]') RETURNING id"""
+        )
+        await migrate.upgrade(url, "0016")
+        # a project stored before is marked: the first list computes its standing
+        assert await conn.fetchval("SELECT array_agg(project_id) FROM project_standing_stale") == [
+            project
+        ]
+        await conn.execute(
+            "INSERT INTO project_event (project_id, type, date) VALUES ($1, 'notified', "
+            "'2023-06-01')",
+            project,
+        )
+        assert await conn.fetchval("SELECT count(*) FROM project_standing_stale") == 2
+
+        await migrate.downgrade(url, "0015")
+        assert await standing_tables() == []
+        await conn.execute(  # no trigger is left behind to write to a table gone
+            "INSERT INTO project_event (project_id, type, date) VALUES ($1, 'started', "
+            "'2023-07-01')",
+            project,
+        )
+        await migrate.upgrade(url, "0016")
+        assert await standing_tables() == ["project_standing", "project_standing_stale"]
+    finally:
+        await conn.close()

@@ -3,7 +3,7 @@ its figures and hands them to a template; nothing here computes a figure the API
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -36,7 +36,7 @@ from app.console.web import PageRoute, render, templates
 from app.dashboards import service as dashboards
 from app.dashboards.exports import CSV_MEDIA, XLSX_MEDIA, to_csv, to_xlsx
 from app.dashboards.filters import Filters
-from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySeries, ReportRow
+from app.dashboards.schemas import DashboardSummary, MissingReport, MonthlySeries
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, Forbidden, Invalid, NotFound
 from app.identity.console import sign_out_elsewhere as oidc_sign_out_elsewhere
@@ -45,11 +45,11 @@ from app.indicators.router import get_revisions
 from app.indicators.schemas import MeasurementSeries
 from app.pilots.router import get_summary as pilots_summary
 from app.pilots.router import list_pilots
-from app.projects import payments
+from app.projects import payments, standings
 from app.projects import repository as projects
 from app.projects.events import EVENT_TYPES, Event
 from app.projects.router import compliance_read, project_read
-from app.projects.schemas import ComplianceRead
+from app.projects.standings import ListQuery
 from app.referential.geography import DEPARTMENTS, REGIONS
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
@@ -269,14 +269,14 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
 
 # Projects ---------------------------------------------------------------------------------
 
-# Sort keys over the report rows as kept (plain JSON values: money as decimal strings).
+# The list's sort parameter (French, as in its address) and the standings' sort keys.
 SORTS = {
-    "reference": lambda r: r["reference"],
-    "statut": lambda r: r["status"],
-    "etablissements": lambda r: r["establishments"],
-    "aide": lambda r: Decimal(r["total_aid"]),
-    "solde": lambda r: (r["balance_due"] is None, Decimal(r["balance_due"] or 0)),
-    "derniere": lambda r: r["last_period_received"] or "",
+    "reference": "reference",
+    "statut": "status",
+    "etablissements": "establishments",
+    "aide": "total_aid",
+    "solde": "balance_due",
+    "derniere": "last_period",
 }
 
 
@@ -309,25 +309,16 @@ async def project_list(
         raise Invalid("A vendor is a SIREN.", [FieldError("editeur", "invalid", editeur)])
     filters = Filters(region=region, department=departement or None, vendor=editeur or None)
 
-    async def compute() -> list[Any]:
-        report = await dashboards.monthly_report(session, principal, filters)
-        return [r.model_dump(mode="json") for r in report]
-
-    rows = await kept(session, principal, "projects", asdict(filters), compute)
-    if statut:
-        rows = [r for r in rows if r["status"] == statut]
-    if cas:
-        rows = [r for r in rows if r["funding_case"] == cas]
-    if q and q.strip():
-        needle = q.strip()
-        holding = await repository.projects_holding(session, needle.replace(" ", ""))
-        rows = [
-            r
-            for r in rows
-            if needle.lower() in r["reference"].lower() or r["project_id"] in holding
-        ]
-    rows.sort(key=SORTS.get(tri, SORTS["reference"]), reverse=ordre == "desc")
+    query = ListQuery(
+        status=statut or None,
+        funding_case=cas or None,
+        search=q.strip() if q and q.strip() else None,
+        sort=SORTS.get(tri, "reference"),
+        descending=ordre == "desc",
+    )
     if format in ("csv", "xlsx"):
+        report, _ = await dashboards.report_page(session, principal, filters, query)
+        rows = [r.model_dump(mode="json") for r in report]
         if format == "csv":
             body, media = to_csv(rows), CSV_MEDIA
         else:
@@ -336,6 +327,22 @@ async def project_list(
             body,
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="projets.{format}"'},
+        )
+    current = max(1, page_)
+    shown, total = await dashboards.report_page(
+        session,
+        principal,
+        filters,
+        replace(query, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE),
+    )
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    if current > pages:  # past the last page: the last one
+        current = pages
+        shown, total = await dashboards.report_page(
+            session,
+            principal,
+            filters,
+            replace(query, limit=PAGE_SIZE, offset=(current - 1) * PAGE_SIZE),
         )
     params = {
         "region": region if principal.role is Role.NATIONAL else None,
@@ -347,8 +354,6 @@ async def project_list(
         "tri": tri,
         "ordre": ordre,
     }
-    pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
-    current = min(max(1, page_), pages)
     department_choices = sorted(
         (d for d in DEPARTMENTS.values() if region is None or d.region_code == region),
         key=lambda d: d.code,
@@ -357,11 +362,8 @@ async def project_list(
         request,
         "projects.html",
         user,
-        rows=[
-            ReportRow.model_validate(r)
-            for r in rows[(current - 1) * PAGE_SIZE : current * PAGE_SIZE]
-        ],
-        total=len(rows),
+        rows=shown,
+        total=total,
         params=params,
         region=region,
         current=current,
@@ -683,34 +685,26 @@ async def vendor_home(
 
     async def compute() -> dict[str, Any]:
         missing, total = await dashboards.missing_reports(session, principal, Filters(), 1000, 0)
-        found = await projects.projects_in_scope(session, principal)
-        return {
-            "missing": [i.model_dump(mode="json") for i in missing],
-            "total_missing": total,
-            "projects": [
-                {
-                    "reference": s.project.reference,
-                    "name": s.project.name,
-                    "compliance": compliance_read(s.project.id, s.compliance).model_dump(
-                        mode="json"
-                    ),
-                }
-                for s in await payments.standings(session, found, today())
-            ],
-        }
+        return {"missing": [i.model_dump(mode="json") for i in missing], "total_missing": total}
 
-    stored = await kept(session, principal, "vendor", {}, compute)
+    stored = await kept(session, principal, "vendor-missing", {}, compute)
     size = VENDOR_PROJECTS_PER_PAGE
-    pages = max(1, (len(stored["projects"]) + size - 1) // size)
-    current = min(page_, pages)
-    shown = stored["projects"][(current - 1) * size : current * size]
+    current = max(1, page_)
+    query = ListQuery(sort="id", limit=size, offset=(current - 1) * size)
+    shown, total = await standings.visible(session, principal, query, today())
+    pages = max(1, (total + size - 1) // size)
+    if current > pages:  # past the last page: the last one
+        current = pages
+        query = replace(query, offset=(current - 1) * size)
+        shown, total = await standings.visible(session, principal, query, today())
+    establishments = await standings.establishments_of(session, [r["project_id"] for r in shown])
     return page(
         request,
         "vendor.html",
         user,
         missing=[MissingReport.model_validate(i) for i in stored["missing"]],
         total_missing=stored["total_missing"],
-        standings=[(p, ComplianceRead.model_validate(p["compliance"])) for p in shown],
+        standings=[(row, {"establishments": establishments[row["project_id"]]}) for row in shown],
         current=current,
         pages=pages,
         params={},

@@ -31,8 +31,10 @@ from app.dashboards.schemas import (
 )
 from app.indicators.rules import RATES, Ratio, display
 from app.pilots.service import summary as pilot_summary
+from app.projects import standings as project_standings
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, standings
+from app.projects.standings import ListQuery
 from app.projects.vocabulary import BalanceStatus
 
 ZERO = Decimal(0)
@@ -319,35 +321,42 @@ async def missing_reports(
     ], total
 
 
+def report_row(row: Any) -> ReportRow:
+    last = row["last_period_end"]
+    return ReportRow(
+        project_id=row["project_id"],
+        reference=row["reference"],
+        name=row["name"],
+        region=row["region_code"],
+        vendor_siren=row["vendor_siren"],
+        funding_case=row["funding_case"],
+        establishments=row["establishments"],
+        establishments_meeting_targets=row["establishments_meeting_targets"],
+        total_aid=row["total_aid"],
+        advance_paid=row["advance_paid"],
+        balance_due=row["balance_due"],
+        status=row["status"],
+        overdue=row["overdue"],
+        last_period_received=str(Month.of(last)) if last else None,
+        notified_on=row["notified_on"],
+    )
+
+
+async def report_page(
+    session: AsyncSession, principal: Principal, filters: Filters, query: ListQuery
+) -> tuple[list[ReportRow], int]:
+    """Rows of the ARS monthly report, filtered, sorted and paged in SQL over the kept
+    standings (`app.projects.standings`); how many rows match."""
+    scope, params = scope_sql(principal, filters)
+    rows, total = await project_standings.in_establishment_scope(
+        session, scope, params, query, today()
+    )
+    return [report_row(row) for row in rows], total
+
+
 async def monthly_report(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> list[ReportRow]:
-    """The ARS monthly report: one row per project of the scope."""
-    scope, params = _params(principal, filters)
-    rows = []
-    for item in await _standings(session, scope, params):
-        periods = [e.latest_period.end for e in item.compliance.establishments if e.latest_period]
-        rows.append(
-            ReportRow(
-                project_id=item.project.id,
-                reference=item.project.reference,
-                name=item.project.name,
-                region=item.project.region_code,
-                vendor_siren=item.project.vendor_siren,
-                funding_case=item.project.funding_case,
-                establishments=len(item.compliance.establishments),
-                establishments_meeting_targets=sum(
-                    1 for e in item.compliance.establishments if e.meets_targets
-                ),
-                total_aid=item.project.total or ZERO,
-                advance_paid=sum(
-                    (e.amount or ZERO for e in item.events if e.type == "advance_paid"), ZERO
-                ),
-                balance_due=item.compliance.balance_due,
-                status=item.compliance.status.value,
-                overdue=item.compliance.overdue,
-                last_period_received=str(Month.of(max(periods))) if periods else None,
-                notified_on=next((e.date for e in item.events if e.type == "notified"), None),
-            )
-        )
+    """The ARS monthly report: one row per project of the scope, in the projects' order."""
+    rows, _ = await report_page(session, principal, filters, ListQuery(sort="id"))
     return rows

@@ -32,7 +32,7 @@ import calendar
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -59,6 +59,7 @@ __all__ = [
     "display_percent",
     "is_overdue",
     "meets_target",
+    "overdue_from",
     "shortfalls",
 ]
 
@@ -191,6 +192,23 @@ def is_overdue(
         return False
     months = campaign.indicative_duration_months[FundingCase(progress.funding_case)]
     return today > add_months(progress.started_on, months)
+
+
+def overdue_from(
+    progress: ProjectProgress, targets_met: bool, *, campaign: Campaign
+) -> date | None:
+    """The first day on which `is_overdue` holds for these facts (the day after the annexe 5 D
+    delay ends), None when it holds on no day. Kept with a project's standing, so that the
+    flag follows the calendar without a write: overdue on `today` iff `today >=` this day."""
+    if (
+        targets_met
+        or progress.guichet == Guichet.NATIONAL
+        or progress.started_on is None
+        or progress.balance_paid_on is not None
+    ):
+        return None
+    months = campaign.indicative_duration_months[FundingCase(progress.funding_case)]
+    return add_months(progress.started_on, months) + timedelta(days=1)
 
 
 def compliance(

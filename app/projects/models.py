@@ -5,13 +5,18 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Integer,
     Numeric,
     String,
+    Table,
     Text,
     func,
 )
@@ -96,3 +101,30 @@ class ProjectEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+# Each project's standing (migration 0016): derived data, kept by triggers that mark the
+# projects a write touches and by app/projects/standings.py, which reads and writes them in
+# SQL. Declared here so that the models describe the whole schema (`alembic check`).
+project_standing = Table(
+    "project_standing",
+    Base.metadata,
+    Column("project_id", Integer, ForeignKey("project.id", ondelete="CASCADE"), primary_key=True),
+    Column("campaign", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("qualifies_for_balance", Boolean, nullable=False),
+    Column("establishments", Integer, nullable=False),
+    Column("establishments_meeting_targets", Integer, nullable=False),
+    Column("advance_paid", Money, nullable=False),
+    Column("balance_due", Money),
+    Column("overdue_from", Date),
+    Column("last_period_end", Date),
+    Column("notified_on", Date),
+    Column("compliance", JSONB, nullable=False),
+)
+project_standing_stale = Table(
+    "project_standing_stale",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("project_id", Integer, nullable=False),
+)

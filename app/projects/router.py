@@ -15,7 +15,7 @@ from app.campaigns import current_campaign
 from app.clock import Month, today
 from app.db import SessionDep
 from app.errors import NotFound
-from app.projects import payments, repository, service
+from app.projects import payments, repository, service, standings
 from app.projects.balance import Compliance
 from app.projects.envelopes import Commitment, envelope_lines
 from app.projects.events import Event
@@ -36,6 +36,7 @@ from app.projects.schemas import (
     ProjectSummary,
     ShortfallOut,
 )
+from app.projects.standings import ListQuery
 from app.projects.vocabulary import BalanceStatus, Guichet
 from app.schemas import Page, RowId
 
@@ -137,27 +138,29 @@ async def list_projects(
     `eligible`, `balance_paid`). Another region than an ARS's or GRADeS's own answers 404."""
     if principal.role in (Role.ARS, Role.GRADES) and region not in (None, principal.region_code):
         raise NotFound(f"Region {region} is not in your scope.")
-    projects = await repository.projects_in_scope(session, principal, region)
-    standings = await payments.standings(session, projects, today())
-    if status is not None:
-        standings = [s for s in standings if s.compliance.status.value == status]
-    page = standings[offset : offset + limit]
+    rows, total = await standings.visible(
+        session,
+        principal,
+        ListQuery(status=status, sort="id", limit=limit, offset=offset),
+        today(),
+        region,
+    )
     return Page[ProjectSummary](
         items=[
             ProjectSummary(
-                id=s.project.id,
-                reference=s.project.reference,
-                name=s.project.name,
-                region=s.project.region_code,
-                vendor_siren=s.project.vendor_siren,
-                funding_case=s.project.funding_case,
-                establishment_count=len(s.compliance.establishments),
-                total=s.project.total,
-                status=s.compliance.status,
+                id=row["project_id"],
+                reference=row["reference"],
+                name=row["name"],
+                region=row["region_code"],
+                vendor_siren=row["vendor_siren"],
+                funding_case=row["funding_case"],
+                establishment_count=row["establishments"],
+                total=row["total_aid"] if row["has_total"] else None,
+                status=row["status"],
             )
-            for s in page
+            for row in rows
         ],
-        total=len(standings),
+        total=total,
         limit=limit,
         offset=offset,
     )

@@ -1,7 +1,7 @@
 """The data version is taken at commit, and limits and idempotency keys follow the caller.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 
 **Why.** Dashboard answers are kept under a data version (`dashboard_cache`, and in memory
 per process). Until now it was the newest audit id, taken when a write inserts its audit
@@ -74,7 +74,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

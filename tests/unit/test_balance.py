@@ -1,6 +1,6 @@
 """Balance payment (annexe 5 C and D): status, shortfalls, amount due and indicative delay."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 from fractions import Fraction as F
 from pathlib import Path
@@ -17,7 +17,9 @@ from app.projects.balance import (
     add_months,
     compliance,
     display_percent,
+    is_overdue,
     meets_target,
+    overdue_from,
     shortfalls,
 )
 from app.projects.funding import Guichet
@@ -233,3 +235,31 @@ def test_targets_come_from_the_campaign_file(tmp_path: Path):
     kwargs = {"funding_case": FundingCase.UPGRADE, "today": date(2023, 12, 2)}
     assert not run(late, **kwargs).overdue
     assert run(late, campaign=campaign, **kwargs).overdue
+
+
+@pytest.mark.parametrize(
+    ("facts", "targets_met", "first_day"),
+    [
+        # annexe 5 D: 18 months for an acquisition, 9 for an upgrade, from the start
+        ({"started_on": date(2023, 7, 15)}, False, date(2025, 1, 16)),
+        (
+            {"started_on": date(2023, 5, 31), "funding_case": FundingCase.UPGRADE},
+            False,
+            date(2024, 3, 1),  # 29 February 2024 is the delay's last day
+        ),
+        ({"started_on": date(2023, 7, 15)}, True, None),
+        ({"started_on": None}, False, None),
+        ({"started_on": date(2023, 7, 15), "guichet": Guichet.NATIONAL}, False, None),
+        ({"started_on": date(2023, 7, 15), "balance_paid_on": date(2024, 2, 1)}, False, None),
+    ],
+)
+def test_overdue_from_is_the_first_day_is_overdue_holds(facts, targets_met, first_day):
+    """The day kept with a project's standing agrees with the flag on every day around it."""
+    facts_ = progress(**facts)
+    found = overdue_from(facts_, targets_met, campaign=CAMPAIGN)
+    assert found == first_day
+    around = first_day or date(2025, 1, 16)
+    for offset in range(-400, 400):
+        day = around + timedelta(days=offset)
+        expected = is_overdue(facts_, targets_met, campaign=CAMPAIGN, today=day)
+        assert (found is not None and day >= found) == expected, day
