@@ -245,7 +245,11 @@ async def _refresh_months(session: AsyncSession, basis: Basis, rebuild: bool) ->
 
 
 async def _refresh_summary(session: AsyncSession, basis: Basis) -> None:
-    """Recompute the current figures of every scope."""
+    """Recompute the current figures of every scope (the last step of a refresh)."""
+    # Every project's establishments are read whole: hash joins. The planner otherwise looks
+    # each establishment's latest measurement up by its index, 36 000 times at national
+    # scale, which costs twice as much (80 ms against 48 for the statuses).
+    await session.execute(text("SET LOCAL enable_nestloop = off"))
     await session.execute(text("DELETE FROM summary_stale"))
     await session.execute(text("DELETE FROM summary_rollup"))
     await session.execute(text("DELETE FROM status_rollup"))
