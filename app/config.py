@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=1200, validation_alias="ESMS_RATE_LIMIT_PER_MINUTE")
     body_timeout_seconds: float = Field(default=30, validation_alias="ESMS_BODY_TIMEOUT_SECONDS")
     db_pool_size: int = Field(default=10, validation_alias="ESMS_DB_POOL_SIZE")
-    # Seconds between background refreshes of the dashboards' rollups (0: none; reads then
-    # aggregate what is stale on the fly).
+    # Seconds between background refreshes of the dashboards' rollups (0: none; readers then
+    # refresh the summaries and aggregate the stale months on the fly).
     rollup_refresh_seconds: float = Field(
         default=10, validation_alias="ESMS_ROLLUP_REFRESH_SECONDS"
     )

@@ -267,3 +267,31 @@ def test_a_reader_waits_for_the_refresh_that_took_what_it_saw():
     assert marks(None, None, rebuild=True).due(seen) == (True, False)
     assert rollup.Marks(None, None, False, None, None, True).due(seen) == (False, True)
     assert marks(None, None).fresh and not marks(3, 5).fresh
+
+
+async def test_a_summary_read_after_a_write_refreshes_the_summaries_not_the_months(
+    client, factory, db, session
+):
+    ars, _, (a, _b, _c, _d) = await dataset(client, factory)
+    await rollup.refresh_stale(db)
+
+    async def meeting() -> int:
+        response = await client.get("/api/v1/dashboards/summary", headers=ars)
+        assert response.status_code == 200, response.text
+        return response.json()["counts"]["meeting_all_targets"]
+
+    async def marks(table: str) -> int:
+        return (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+
+    before = await meeting()
+    # a revision: A's April DMP falls to 60 %, A no longer meets every target
+    vendor = await factory.token("vendor", vendor=(await vendor_of(session, a)))
+    await push(
+        client, vendor, extract(a, "2025-04", "2025-04", **(MEETS | {"dmp_fed_persons": 60}))
+    )
+    assert await marks("summary_stale") > 0 and await marks("rollup_stale") > 0
+    assert await meeting() == before - 1
+    # the reader brought the summaries up to date (read from the rollup from now on); the
+    # months wait for their own refresh
+    assert await marks("summary_stale") == 0 and await marks("rollup_stale") > 0
+    assert await rollup.refresh_stale(db) == ["2025-04"]

@@ -9,10 +9,14 @@ scope (and month) instead of aggregating every establishment and measurement.
   funding by balance status. Any write to their sources appends to `summary_stale`; they are
   recomputed whole (one pass for every scope) before the next read.
 
-A read never sees figures older than the data and never waits for a recomputation: each
-server process refreshes in the background (`keep_fresh`, every few seconds), and until it
-has, a reader aggregates on the fly what is stale: the stale months of its own scope (a
-month of a region is a few milliseconds), or its own summary.
+A read never sees figures older than the data: each server process refreshes in the
+background (`keep_fresh`, every few seconds), and until it has, a reader of months
+aggregates on the fly the stale months of its own scope (a month of a region is a few
+milliseconds), while a reader of a summary refreshes the summaries first (`refresh_stale`
+with `months=False`): one pass for every scope costs less than aggregating one large scope
+on the fly (at 40 000 establishments, about 90 ms against 180 ms for the national scope
+alone, and 400 ms for the national view's nineteen scopes), and readers arriving meanwhile
+wait for that pass instead of repeating it.
 
 Refreshes are serialized by an advisory lock and run in READ COMMITTED: the marks are taken
 (deleted) by a first statement and the figures recomputed by later ones, which see at least
@@ -241,7 +245,11 @@ async def _refresh_months(session: AsyncSession, basis: Basis, rebuild: bool) ->
 
 
 async def _refresh_summary(session: AsyncSession, basis: Basis) -> None:
-    """Recompute the current figures of every scope."""
+    """Recompute the current figures of every scope (the last step of a refresh)."""
+    # Every project's establishments are read whole: hash joins. The planner otherwise looks
+    # each establishment's latest measurement up by its index, 36 000 times at national
+    # scale, which costs twice as much (80 ms against 48 for the statuses).
+    await session.execute(text("SET LOCAL enable_nestloop = off"))
     await session.execute(text("DELETE FROM summary_stale"))
     await session.execute(text("DELETE FROM summary_rollup"))
     await session.execute(text("DELETE FROM status_rollup"))
@@ -313,9 +321,11 @@ async def summary_fresh(session: AsyncSession, basis: Basis) -> bool:
     return marks.summary_high is None and not marks.summary_rebuild
 
 
-async def refresh_stale(database: Database, basis: Basis | None = None) -> list[str]:
-    """Bring the rollups up to date with every write committed before the call, in a
-    transaction of its own; what was recomputed.
+async def refresh_stale(
+    database: Database, basis: Basis | None = None, *, months: bool = True
+) -> list[str]:
+    """Bring the rollups (the summaries only, without `months`) up to date with every write
+    committed before the call, in a transaction of its own; what was recomputed.
 
     Each server process calls it every few seconds, and `esms-usage demo` once. A caller
     that arrives while another refresh runs waits for it, then recomputes only if it missed
@@ -330,7 +340,7 @@ async def refresh_stale(database: Database, basis: Basis | None = None) -> list[
         await _lock(session)
         now = await _marks(session, basis)
         months_due, summary_due = now.due(seen)
-        if months_due:
+        if months_due and months:
             months = await _refresh_months(session, basis, now.months_rebuild)
             done += [str(Month.of(m)) for m in months]
         if summary_due:

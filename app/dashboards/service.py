@@ -29,6 +29,7 @@ from app.dashboards.schemas import (
     ReportRow,
     ScopeOut,
 )
+from app.db import get_database
 from app.indicators.rules import RATES, Ratio, display
 from app.pilots.service import summary as pilot_summary
 from app.projects import standings as project_standings
@@ -128,7 +129,9 @@ async def summary(
 ) -> DashboardSummary:
     rolled = rollup_scope(principal, filters)
     basis = rollup.current_basis()
-    if rolled is not None and await rollup.summary_fresh(session, basis):
+    if rolled is not None:
+        if not await rollup.summary_fresh(session, basis):
+            await rollup.refresh_stale(get_database(), basis, months=False)
         counts, figures = await rollup.summary(session, rolled, basis)
     else:
         scope, params = _params(principal, filters)
