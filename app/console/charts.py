@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -38,6 +39,21 @@ class Chart:
 
 
 LEFT, RIGHT, TOP, BOTTOM = 48, 32, 40, 36
+
+
+def meeting_all_targets(
+    title: str, description: str, points: Sequence[Any], width: int = 720, height: int = 300
+) -> Chart:
+    """The share of the establishments meeting all five targets, month by month, from the
+    points of a dashboards' monthly series."""
+    return Chart(
+        title=title,
+        description=description,
+        months=[p.month for p in points],
+        series=[Series("Cinq cibles atteintes", [p.share_meeting_all_targets for p in points])],
+        width=width,
+        height=height,
+    )
 
 
 def _top(chart: Chart) -> Decimal:

@@ -132,7 +132,7 @@ def _next(target: str | None) -> str:
 
 @router.get("/connexion")
 async def sign_in_form(request: Request, session: SessionDep, suite: str | None = None):
-    if await resolve(session, request.cookies.get(COOKIE)):
+    if await resolve(session, request.cookies.get(COOKIE)) is not None:
         return RedirectResponse(_next(suite), status_code=303)
     response = Response()
     csrf = login_csrf(request, response)
@@ -234,33 +234,32 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
             "missing": missing,
         }
 
-    stored = await kept(session, principal, "region", {"region": code}, compute)
-    summary = DashboardSummary.model_validate(stored["summary"])
-    series = MonthlySeries.model_validate(stored["series"])
-    missing = stored["missing"]
-    months = [p.month for p in series.items]
-    chart = charts.Chart(
-        title=f"Part des établissements atteignant les cinq cibles, {REGIONS[code].name}",
-        description="Par mois, part des établissements ayant transmis une mesure ce mois-là "
-        "qui atteignent les cinq cibles de l'annexe 2 ; les chiffres sont dans le tableau "
-        "qui suit.",
-        months=months,
-        series=[
-            charts.Series(
-                "Cinq cibles atteintes", [p.share_meeting_all_targets for p in series.items]
-            )
-        ],
+    def prepare(stored: dict[str, Any]) -> dict[str, Any]:
+        series = MonthlySeries.model_validate(stored["series"])
+        chart = charts.meeting_all_targets(
+            f"Part des établissements atteignant les cinq cibles, {REGIONS[code].name}",
+            "Par mois, part des établissements ayant transmis une mesure ce mois-là qui "
+            "atteignent les cinq cibles de l'annexe 2 ; les chiffres sont dans le tableau qui "
+            "suit.",
+            series.items,
+        )
+        return {
+            "summary": DashboardSummary.model_validate(stored["summary"]),
+            "series": series,
+            "chart": charts.svg(chart),
+            "missing": stored["missing"],
+        }
+
+    shown = await kept(
+        session,
+        principal,
+        "region",
+        {"region": code},
+        compute,
+        request=request,
+        prepare=prepare,
     )
-    return page(
-        request,
-        "region.html",
-        user,
-        region=REGIONS[code],
-        summary=summary,
-        series=series,
-        chart=charts.svg(chart),
-        missing=missing,
-    )
+    return page(request, "region.html", user, region=REGIONS[code], **shown)
 
 
 # Projects ---------------------------------------------------------------------------------
@@ -385,16 +384,11 @@ async def _project_context(session, principal: Principal, project_id: int) -> di
             if behind > 0:
                 late[item.finess] = behind
     series = await dashboards.monthly(session, principal, Filters(project=project.id))
-    chart = charts.Chart(
-        title=f"Projet {project.reference} : établissements atteignant les cinq cibles",
-        description="Sur les douze derniers mois, part des établissements du projet ayant "
-        "transmis une mesure qui atteignent les cinq cibles ; chiffres dans le tableau qui suit.",
-        months=[p.month for p in series.items],
-        series=[
-            charts.Series(
-                "Cinq cibles atteintes", [p.share_meeting_all_targets for p in series.items]
-            )
-        ],
+    chart = charts.meeting_all_targets(
+        f"Projet {project.reference} : établissements atteignant les cinq cibles",
+        "Sur les douze derniers mois, part des établissements du projet ayant transmis une "
+        "mesure qui atteignent les cinq cibles ; chiffres dans le tableau qui suit.",
+        series.items,
         width=560,
         height=240,
     )
@@ -611,10 +605,18 @@ async def completeness(
         return {"items": [i.model_dump(mode="json") for i in found], "total": total}
 
     stored = await kept(
-        session, principal, "completeness", asdict(filters) | {"page": current}, compute
+        session,
+        principal,
+        "completeness",
+        asdict(filters) | {"page": current},
+        compute,
+        request=request,
+        prepare=lambda s: {
+            "items": [MissingReport.model_validate(i) for i in s["items"]],
+            "total": s["total"],
+        },
     )
-    items = [MissingReport.model_validate(i) for i in stored["items"]]
-    total = stored["total"]
+    items, total = stored["items"], stored["total"]
     params = {"region": region, "editeur": editeur, "departement": departement}
     return page(
         request,
@@ -683,7 +685,7 @@ async def vendor_home(
         missing, total = await dashboards.missing_reports(session, principal, Filters(), 1000, 0)
         return {"missing": [i.model_dump(mode="json") for i in missing], "total_missing": total}
 
-    stored = await kept(session, principal, "vendor-missing", {}, compute)
+    stored = await kept(session, principal, "vendor-missing", {}, compute, request=request)
     size = VENDOR_PROJECTS_PER_PAGE
     current = max(1, page_)
     query = ListQuery(sort="id", limit=size, offset=(current - 1) * size)

@@ -32,25 +32,28 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.models import AccessToken
-from app.access.principal import Principal, Role
+from app.access.principal import Principal
+from app.access.repository import principal_of
 from app.audit import service as audit
 from app.clock import now
 from app.config import get_settings
 from app.console.models import ConsoleSession
+from app.dashboards.repository import DATA_VERSION_SQL
 from app.db import SessionDep
 
 COOKIE = "esms_console"
 LOGIN_CSRF_COOKIE = "esms_console_login"
 PATH = "/console"
 
-Resolver = Callable[[AsyncSession, ConsoleSession], Awaitable[Principal | None]]
+# A resolver reads the session's row as `RESOLVE` returns it (`subject`, `token_id`…).
+Resolver = Callable[[AsyncSession, Any], Awaitable[Principal | None]]
 
 
 class SignInRequired(Exception):
@@ -76,13 +79,22 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-async def _token_principal(db: AsyncSession, row: ConsoleSession) -> Principal | None:
-    token = await db.get(AccessToken, row.token_id)
-    if token is None or token.revoked_at is not None:
+async def _token_principal(db: AsyncSession, row: Any) -> Principal | None:
+    # The token's columns came with the session's row (`RESOLVE`), checked as the API checks
+    # a bearer token: revoked or expired, no one.
+    if row.token_role is None:
         return None
-    if token.expires_at is not None and token.expires_at <= now():
-        return None
-    return Principal(token.id, Role(token.role), token.vendor_siren, token.region_code, token.name)
+    return principal_of(
+        SimpleNamespace(
+            id=row.token_id,
+            role=row.token_role,
+            vendor_siren=row.token_vendor_siren,
+            region_code=row.token_region_code,
+            name=row.token_name,
+            revoked_at=row.token_revoked_at,
+            expires_at=row.token_expires_at,
+        )
+    )
 
 
 _RESOLVERS: dict[str, Resolver] = {"token": _token_principal}
@@ -132,20 +144,41 @@ async def open_session(
     return value, row
 
 
+# One round trip per page: the session, the token of a token session, and the data version
+# as the request arrived (what the page's kept figures are keyed by, as the API reads it with
+# its rate limit). The pending upload, possibly large, is not read.
+RESOLVE = text(
+    f"""SELECT s.id, s.kind, s.token_id, s.subject, s.csrf_token, s.label, s.expires_at,
+           s.ended_at, t.role AS token_role, t.vendor_siren AS token_vendor_siren,
+           t.region_code AS token_region_code, t.name AS token_name,
+           t.revoked_at AS token_revoked_at, t.expires_at AS token_expires_at,
+           ({DATA_VERSION_SQL}) AS data_version
+    FROM console_session s
+    LEFT JOIN access_token t ON s.kind = 'token' AND t.id = s.token_id
+    WHERE s.key_hash = :key"""
+)
+
+
 async def resolve(db: AsyncSession, value: str | None) -> ConsoleUser | None:
     """The signed-in user of a cookie value, or None."""
+    return (await _lookup(db, value))[0]
+
+
+async def _lookup(db: AsyncSession, value: str | None) -> tuple[ConsoleUser | None, int | None]:
+    """`resolve`, and the data version as read with the session (None without a session)."""
     if not value:
-        return None
-    row = (
-        await db.execute(select(ConsoleSession).where(ConsoleSession.key_hash == _hash(value)))
-    ).scalar_one_or_none()
-    if row is None or row.ended_at is not None or row.expires_at <= now():
-        return None
+        return None, None
+    row = (await db.execute(RESOLVE, {"key": _hash(value)})).first()
+    if row is None:
+        return None, None
+    if row.ended_at is not None or row.expires_at <= now():
+        return None, row.data_version
     resolver = _RESOLVERS.get(row.kind)
     principal = await resolver(db, row) if resolver else None
     if principal is None:
-        return None
-    return ConsoleUser(row.id, principal, row.csrf_token, row.label, row.expires_at)
+        return None, row.data_version
+    user = ConsoleUser(row.id, principal, row.csrf_token, row.label, row.expires_at)
+    return user, row.data_version
 
 
 async def close_session(db: AsyncSession, user: ConsoleUser) -> None:
@@ -234,11 +267,12 @@ async def take_upload(db: AsyncSession, user: ConsoleUser) -> tuple[bytes, str] 
 
 
 async def current_user(request: Request, session: SessionDep) -> ConsoleUser:
-    user = await resolve(session, request.cookies.get(COOKIE))
+    user, version = await _lookup(session, request.cookies.get(COOKIE))
     if user is None:
         raise SignInRequired()
     request.state.principal = user.principal
     request.state.console_user = user
+    request.state.data_version = version
     return user
 
 

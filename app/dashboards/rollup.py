@@ -358,8 +358,8 @@ async def refresh_stale(
         now = await _marks(session, basis)
         months_due, summary_due = now.due(seen)
         if months_due and months:
-            months = await _refresh_months(session, basis, now.months_rebuild)
-            done += [str(Month.of(m)) for m in months]
+            refreshed = await _refresh_months(session, basis, now.months_rebuild)
+            done += [str(Month.of(m)) for m in refreshed]
         if summary_due:
             await _refresh_summary(session, basis)
             done.append("summary")

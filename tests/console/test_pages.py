@@ -11,6 +11,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
+from app.clock import Month
 from app.extracts.models import Measurement
 from tests.console.helpers import csrf_of, sign_in
 from tests.test_balance_flow import MEETS, compliance, create_project, event
@@ -62,6 +63,21 @@ async def test_region_home_shows_envelope_statuses_chart_and_missing_reports(cli
     # the three establishments have not sent the last completed month
     assert "<strong>3</strong> établissements de projets n'ont pas transmis" in text
     assert 'href="/console/completude?region=11"' in text
+
+
+async def test_region_home_kept_figures_follow_each_write(client, factory):
+    ars, _, (a, _b, _c), vendor = await funded_project(client, factory)
+    await sign_in(client, ars)
+
+    def missing(text: str) -> str:
+        return re.search(r"<strong>(\d+)</strong> établissements de projets", text).group(1)
+
+    first = await client.get("/console/regions/11")
+    again = await client.get("/console/regions/11")  # kept: the same page
+    assert missing(first.text) == missing(again.text) == "3"
+    last = Month.current().plus(-1)
+    await push(client, vendor, extract(a, str(last), str(last), **MEETS))  # a write
+    assert missing((await client.get("/console/regions/11")).text) == "2"
 
 
 async def test_projects_are_filtered_searched_sorted_and_exported(client, factory):
