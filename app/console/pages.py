@@ -211,10 +211,17 @@ async def national(request: Request, session: SessionDep, user: ConsoleUserDep):
         summaries = await dashboards.summaries_by_region(session, principal)
         return {code or "": s.model_dump(mode="json") for code, s in summaries.items()}
 
-    stored = await kept(session, principal, "national", {}, compute)
-    summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
-    rows = [(REGIONS[code], summaries[code]) for code in REGIONS]
-    return page(request, "national.html", user, rows=rows, total=summaries[""])
+    def prepare(stored: dict[str, Any]) -> dict[str, Any]:
+        summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
+        return {
+            "rows": [(REGIONS[code], summaries[code]) for code in REGIONS],
+            "total": summaries[""],
+        }
+
+    shown = await kept(
+        session, principal, "national", {}, compute, request=request, prepare=prepare
+    )
+    return page(request, "national.html", user, **shown)
 
 
 @router.get("/regions/{code}")
