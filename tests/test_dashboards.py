@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
+import pytest
 from openpyxl import load_workbook
 
+from app.access.principal import Principal
+from app.access.repository import principal_for_token
+from app.clock import today
+from app.dashboards import service
+from app.errors import NotFound
+from app.referential.geography import REGIONS
 from tests.test_balance_flow import MEETS, create_project, event
 from tests.test_extracts import extract, push
 
@@ -231,3 +239,65 @@ async def test_sql_figures_agree_with_the_balance_rules_on_the_demo_data(db, ses
     assert len(set(expected)) >= 3  # the demo data reaches several statuses
     reference = funding_totals(items, result.funding.envelope)
     assert result.funding == reference
+
+
+async def principal_for(session, headers: dict[str, str]) -> Principal:
+    principal = await principal_for_token(session, headers["Authorization"].removeprefix("Bearer "))
+    assert principal is not None
+    return principal
+
+
+async def test_national_view_gives_each_region_the_figures_of_its_own_summary(
+    client, factory, session
+):
+    """The national view's nineteen summaries, gathered at once, are those the API answers
+    the national team region by region and for the whole country."""
+    ars, _, _ = await dataset(client, factory)  # region 11: a notified project, advance paid
+    vendor = await factory.vendor()
+    lyon = [await factory.establishment("69") for _ in range(2)]
+    await factory.paid(await factory.project(vendor, lyon, region="84"), "30000.00")
+    paris = [await factory.establishment("75")]
+    await factory.paid(await factory.project(vendor, paris, region="11"), "20000.00")
+    for headers, finess, amount in [
+        (ars, paris[0], "1500.00"),
+        (await factory.token("ars", region="84"), lyon[0], "700.00"),
+    ]:
+        control = {
+            "finess": finess,
+            "kind": "documents",
+            "controlled_on": today().isoformat(),
+            "findings": "Factures absentes",
+            "compliant": False,
+            "unduly_paid": amount,
+        }
+        created = await client.post("/api/v1/controls", json=control, headers=headers)
+        assert created.status_code == 201, created.text
+    pilot = await factory.pilot_application(status="selected", department="69")
+    await factory.pilot_application(status="selected", department="75")
+    await factory.pilot_application(status="applied", department="13")
+    signed = await client.post(
+        f"/api/v1/pilots/{pilot}/events",
+        json={"type": "convention_signed", "date": "2024-02-01"},
+        headers=await factory.token("ars", region="84"),
+    )
+    assert signed.status_code == 201, signed.text
+    national = await factory.token("national")
+    principal = await principal_for(session, national)
+
+    gathered = await service.summaries_by_region(session, principal)
+
+    assert set(gathered) == {None, *REGIONS}
+    for code, summary in gathered.items():
+        params = {"region": code} if code else {}
+        answer = await client.get("/api/v1/dashboards/summary", params=params, headers=national)
+        assert answer.status_code == 200, answer.text
+        assert summary.model_dump(mode="json") == answer.json(), code
+    lyon_region = gathered["84"]
+    assert lyon_region.funding.to_recover == Decimal("700.00")
+    assert lyon_region.counts.projects == 1 and lyon_region.pilots.committed > 0
+    assert gathered["11"].funding.to_recover == Decimal("1500.00")
+    assert gathered[None].funding.to_recover == Decimal("2200.00")
+    assert gathered[None].pilots.selected == 2
+    ars_view = await principal_for(session, ars)
+    with pytest.raises(NotFound):
+        await service.summaries_by_region(session, ars_view)

@@ -201,24 +201,27 @@ async def home(user: ConsoleUserDep):
 
 @router.get("/national")
 async def national(request: Request, session: SessionDep, user: ConsoleUserDep):
-    """Every region's dashboard summary side by side (nineteen summaries: kept until the
-    data moves, like every figure of the console's pages)."""
+    """Every region's dashboard summary side by side (nineteen summaries gathered at once:
+    kept until the data moves, like every figure of the console's pages)."""
     principal = user.principal
     if principal.role is not Role.NATIONAL:
         raise NotFound("The national view is for the national team.")
 
     async def compute() -> dict[str, Any]:
+        summaries = await dashboards.summaries_by_region(session, principal)
+        return {code or "": s.model_dump(mode="json") for code, s in summaries.items()}
+
+    def prepare(stored: dict[str, Any]) -> dict[str, Any]:
+        summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
         return {
-            code: (await dashboards.summary(session, principal, Filters(code or None))).model_dump(
-                mode="json"
-            )
-            for code in ("", *REGIONS)
+            "rows": [(REGIONS[code], summaries[code]) for code in REGIONS],
+            "total": summaries[""],
         }
 
-    stored = await kept(session, principal, "national", {}, compute)
-    summaries = {code: DashboardSummary.model_validate(s) for code, s in stored.items()}
-    rows = [(REGIONS[code], summaries[code]) for code in REGIONS]
-    return page(request, "national.html", user, rows=rows, total=summaries[""])
+    shown = await kept(
+        session, principal, "national", {}, compute, request=request, prepare=prepare
+    )
+    return page(request, "national.html", user, **shown)
 
 
 @router.get("/regions/{code}")

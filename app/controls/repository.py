@@ -278,9 +278,18 @@ async def remaining_to_recover(
     """What controls found unduly paid and is not recovered yet, for the establishments that
     a dashboard scope (`app.dashboards.filters.scope_sql`) selects; only the controls of
     `region`'s ARS when given."""
+    by_region = await remaining_to_recover_by_region(session, scope, params, region)
+    return sum(by_region.values(), Decimal(0))
+
+
+async def remaining_to_recover_by_region(
+    session: AsyncSession, scope: str, params: dict[str, Any], region: str | None = None
+) -> dict[str, Decimal]:
+    """`remaining_to_recover` per region of the establishments (regions with nothing left
+    to recover are absent), in one query."""
     own = "c.region_code = :control_region" if region else "true"
     sql = f"""
-    SELECT coalesce(sum(c.unduly_paid - coalesce(r.recovered, 0)), 0)
+    SELECT e.region_code, sum(c.unduly_paid - coalesce(r.recovered, 0)) AS remaining
     FROM control c
     JOIN establishment e ON e.finess = c.finess
     LEFT JOIN project_establishment pe ON pe.finess = e.finess
@@ -288,6 +297,8 @@ async def remaining_to_recover(
     LEFT JOIN (SELECT control_id, sum(amount) AS recovered FROM control_recovery_event
                WHERE type = 'recovered' GROUP BY control_id) r ON r.control_id = c.id
     WHERE c.unduly_paid > 0 AND {own} AND {scope}
+    GROUP BY e.region_code
     """
     values = params | ({"control_region": region} if region else {})
-    return Decimal((await session.execute(text(sql), values)).scalar_one())
+    rows = await session.execute(text(sql), values)
+    return {row.region_code: Decimal(row.remaining) for row in rows}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -300,19 +301,35 @@ async def summary(
 ) -> tuple[dict[str, Any], list[Any]]:
     """What `repository.summary` and `repository.project_figures` answer for a rollup
     scope (as of the last refresh): the counts, and the rows by balance status."""
+    return (await summaries(session, [scope], basis))[scope]
+
+
+async def summaries(
+    session: AsyncSession, scopes: Sequence[str], basis: Basis
+) -> dict[str, tuple[dict[str, Any], list[Any]]]:
+    """`summary` of each of `scopes`, in one query per rollup."""
+    wanted = {"scopes": list(scopes)}
     counts = await fetch_all(
         session,
-        f"SELECT {', '.join(_COUNTS)} FROM summary_rollup WHERE scope = :scope",
-        {"scope": scope},
+        f"SELECT scope, {', '.join(_COUNTS)} FROM summary_rollup WHERE scope = ANY(:scopes)",
+        wanted,
     )
     statuses = await fetch_all(
         session,
-        f"SELECT status, projects, {', '.join(_MONEY)} FROM status_rollup WHERE scope = :scope",
-        {"scope": scope},
+        f"""SELECT scope, status, projects, {", ".join(_MONEY)} FROM status_rollup
+        WHERE scope = ANY(:scopes)""",
+        wanted,
     )
-    figures = dict(counts[0]) if counts else dict.fromkeys(_COUNTS, 0)
-    figures["projects"] = sum(row["projects"] for row in statuses)
-    return figures, statuses
+    found = {row["scope"]: {c: row[c] for c in _COUNTS} for row in counts}
+    by_scope: dict[str, list[Any]] = {scope: [] for scope in scopes}
+    for row in statuses:
+        by_scope[row["scope"]].append({k: v for k, v in row.items() if k != "scope"})
+    result = {}
+    for scope in scopes:
+        figures = found.get(scope, dict.fromkeys(_COUNTS, 0))
+        figures["projects"] = sum(row["projects"] for row in by_scope[scope])
+        result[scope] = (figures, by_scope[scope])
+    return result
 
 
 async def summary_fresh(session: AsyncSession, basis: Basis) -> bool:

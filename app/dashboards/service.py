@@ -30,13 +30,17 @@ from app.dashboards.schemas import (
     ScopeOut,
 )
 from app.db import get_database
+from app.errors import NotFound
 from app.indicators.rules import RATES, Ratio, display
+from app.pilots.rules import Summary as PilotSummary
+from app.pilots.service import summaries as pilot_summaries
 from app.pilots.service import summary as pilot_summary
 from app.projects import standings as project_standings
 from app.projects.models import Project
 from app.projects.payments import ProjectStanding, standings
 from app.projects.standings import ListQuery
 from app.projects.vocabulary import BalanceStatus
+from app.referential.geography import REGIONS
 
 ZERO = Decimal(0)
 DEFAULT_MONTHS = 12
@@ -124,22 +128,17 @@ def funding_totals(items: list[ProjectStanding], envelope: Decimal) -> FundingTo
     )
 
 
-async def summary(
-    session: AsyncSession, principal: Principal, filters: Filters
+def assemble(
+    filters: Filters,
+    counts: dict[str, Any],
+    statuses: list[Any],
+    envelope: Decimal,
+    controls_to_recover: Decimal,
+    pilots: PilotFigures | None,
 ) -> DashboardSummary:
-    rolled = rollup_scope(principal, filters)
-    basis = rollup.current_basis()
-    if rolled is not None:
-        if not await rollup.summary_fresh(session, basis):
-            await rollup.refresh_stale(get_database(), basis, months=False)
-        counts, figures = await rollup.summary(session, rolled, basis)
-    else:
-        scope, params = _params(principal, filters)
-        counts = await repository.summary(session, scope, params)
-        figures = await repository.project_figures(
-            session, scope, params, current_campaign().engagement_deadline
-        )
-    by_status = {row["status"]: row for row in figures}
+    """A dashboard summary from its gathered figures: the establishments' counts, the
+    projects and funding by balance status, what controls still have to recover."""
+    by_status = {row["status"]: row for row in statuses}
 
     def total(name: str) -> Decimal:
         return sum((Decimal(row[name]) for row in by_status.values()), ZERO)
@@ -154,16 +153,81 @@ async def summary(
             for status in STATUSES
         },
         funding=FundingTotals(
-            envelope=_envelope(principal, filters),
+            envelope=envelope,
             committed=total("committed"),
             advanced=total("advanced"),
             payable=total("payable"),
-            to_recover=total("to_recover")
-            + await _controls_to_recover(session, principal, filters),
+            to_recover=total("to_recover") + controls_to_recover,
             balance_paid=total("balance_paid"),
         ),
-        pilots=await _pilots(session, principal, filters),
+        pilots=pilots,
     )
+
+
+async def _fresh_summaries(session: AsyncSession) -> rollup.Basis:
+    """The basis of the summary rollups, refreshed first if a write is not in them yet."""
+    basis = rollup.current_basis()
+    if not await rollup.summary_fresh(session, basis):
+        await rollup.refresh_stale(get_database(), basis, months=False)
+    return basis
+
+
+async def summary(
+    session: AsyncSession, principal: Principal, filters: Filters
+) -> DashboardSummary:
+    rolled = rollup_scope(principal, filters)
+    if rolled is not None:
+        basis = await _fresh_summaries(session)
+        counts, statuses = await rollup.summary(session, rolled, basis)
+    else:
+        scope, params = _params(principal, filters)
+        counts = await repository.summary(session, scope, params)
+        statuses = await repository.project_figures(
+            session, scope, params, current_campaign().engagement_deadline
+        )
+    return assemble(
+        filters,
+        counts,
+        statuses,
+        _envelope(principal, filters),
+        await _controls_to_recover(session, principal, filters),
+        await _pilots(session, principal, filters),
+    )
+
+
+async def summaries_by_region(
+    session: AsyncSession, principal: Principal
+) -> dict[str | None, DashboardSummary]:
+    """The national team's `summary` of every region (by its code) and of the country (None),
+    gathered once for all of them: one read of each rollup, of the controls' remaining
+    amounts and of the pilots."""
+    if principal.role is not Role.NATIONAL:
+        raise NotFound("Every region's summary is for the national team.")
+    regions: list[str | None] = [None, *REGIONS]
+    basis = await _fresh_summaries(session)
+    rolled: dict[str | None, str] = {}
+    for code in regions:
+        scope = rollup_scope(principal, Filters(region=code))
+        assert scope is not None  # a region or the country: always a rollup scope
+        rolled[code] = scope
+    gathered = await rollup.summaries(session, list(rolled.values()), basis)
+    where, params = scope_sql(principal, Filters())
+    controls = await controls_repository.remaining_to_recover_by_region(session, where, params)
+    pilots = await pilot_summaries(session, principal, regions, today())
+    result = {}
+    for code in regions:
+        filters = Filters(region=code)
+        counts, statuses = gathered[rolled[code]]
+        to_recover = sum(controls.values(), ZERO) if code is None else controls.get(code, ZERO)
+        result[code] = assemble(
+            filters,
+            counts,
+            statuses,
+            _envelope(principal, filters),
+            to_recover,
+            pilot_figures(pilots[code]),
+        )
+    return result
 
 
 async def _controls_to_recover(
@@ -179,6 +243,18 @@ async def _controls_to_recover(
     return await controls_repository.remaining_to_recover(session, scope, params, region)
 
 
+def pilot_figures(result: PilotSummary) -> PilotFigures:
+    return PilotFigures(
+        selected=result.selected,
+        cap=result.cap,
+        budget=result.budget,
+        committed=result.committed,
+        paid=result.paid,
+        payable=result.payments.get("payable", 0),
+        late=result.late,
+    )
+
+
 async def _pilots(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> PilotFigures | None:
@@ -191,16 +267,7 @@ async def _pilots(
     region = filters.region or (
         principal.region_code if principal.role is not Role.NATIONAL else None
     )
-    result = await pilot_summary(session, principal, region, today())
-    return PilotFigures(
-        selected=result.selected,
-        cap=result.cap,
-        budget=result.budget,
-        committed=result.committed,
-        paid=result.paid,
-        payable=result.payments.get("payable", 0),
-        late=result.late,
-    )
+    return pilot_figures(await pilot_summary(session, principal, region, today()))
 
 
 async def monthly(session: AsyncSession, principal: Principal, filters: Filters) -> MonthlySeries:

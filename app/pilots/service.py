@@ -324,10 +324,20 @@ async def summary(
     session: AsyncSession, principal: Principal, region: str | None, today: date
 ) -> rules.Summary:
     """The national view (national caller, no region) or one region's."""
-    regions = None if region is None else [region]
+    return (await summaries(session, principal, [region], today))[region]
+
+
+async def summaries(
+    session: AsyncSession, principal: Principal, regions: Sequence[str | None], today: date
+) -> dict[str | None, rules.Summary]:
+    """`summary` of each of `regions` (None: the national view) from one read of the
+    applications and pilots."""
+    named = sorted({region for region in regions if region is not None})
+    wanted = None if None in regions else named
     key = campaign_key()
-    counts = await repository.application_counts(session, key, regions)
-    views = await pilots_in_scope(session, principal, today, region=region)
+    counts = await repository.application_counts(session, key, wanted)
+    only = wanted[0] if wanted is not None and len(wanted) == 1 else None
+    views = await pilots_in_scope(session, principal, today, region=only)
     lines = [
         rules.PilotLine(
             view.application.region_code,
@@ -338,4 +348,8 @@ async def summary(
         for view in views
         if view.application.amount is not None
     ]
-    return rules.summarise(lines, counts, current_campaign().pilots, regions)
+    pilots = current_campaign().pilots
+    return {
+        region: rules.summarise(lines, counts, pilots, None if region is None else [region])
+        for region in regions
+    }

@@ -11,8 +11,9 @@ HTML page read)
     Each page is measured cold (the first visit after a write: before each request the
     dashboard cache is emptied and the latest measurements of the establishments of
     `--touched` projects drawn at random are rewritten, as a vendor's batch of about a
-    thousand rows does, so those projects' standings must be brought up to date; the page
-    computes its figures from the services and rollups) and
+    thousand rows does, with its audit entry, so those projects' standings must be brought
+    up to date and the data version moves: nothing a process keeps in memory serves; the
+    page computes its figures from the services and rollups) and
     kept (the figures the page kept for the data version, as a second visitor of the same
     scope gets them; the project and establishment pages are drawn at random and always
     computed).
@@ -58,12 +59,17 @@ TARGET_MS = 150
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 # A write as a vendor's batch makes it: the latest measurements of some projects'
 # establishments rewritten (the same figures: the pages show the same, but those projects
-# are marked).
+# are marked), and its audit entry, which moves the data version when it commits (what the
+# server keeps in memory is then stale).
 TOUCH = """
 UPDATE latest_measurement SET period_end = period_end
 WHERE finess IN (SELECT finess FROM project_establishment
                  WHERE project_id IN (SELECT id FROM project ORDER BY random() LIMIT $1))
 """
+AUDITED = (
+    "INSERT INTO audit_event (role, principal, action, object_type, object_id, detail) "
+    "VALUES ('vendor', 'bench', 'extracts.ingest', 'batch', '1', '{}')"
+)
 
 
 async def sign_in(client: httpx.AsyncClient, token: str) -> None:
@@ -170,7 +176,9 @@ async def run(args, workdir: Path) -> str:
                         for _ in range(max(5, n // 2)):
                             # nothing kept: the page computes its figures from the services
                             await conn.execute("TRUNCATE dashboard_cache")
-                            await conn.execute(TOUCH, args.touched)
+                            async with conn.transaction():
+                                await conn.execute(TOUCH, args.touched)
+                                await conn.execute(AUDITED)
                             cold.append(await timed(client, path()))
                         results[f"{name} ({role}), cold"] = cold
                         results[f"{name} ({role}), kept"] = [
