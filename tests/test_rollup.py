@@ -269,14 +269,15 @@ def test_a_reader_waits_for_the_refresh_that_took_what_it_saw():
     assert marks(None, None).fresh and not marks(3, 5).fresh
 
 
-async def test_a_summary_read_after_a_write_refreshes_the_summaries_not_the_months(
+async def test_a_national_summary_read_after_a_write_refreshes_the_summaries_not_the_months(
     client, factory, db, session
 ):
-    ars, _, (a, _b, _c, _d) = await dataset(client, factory)
+    _, _, (a, _b, _c, _d) = await dataset(client, factory)
+    national = await factory.token("national")
     await rollup.refresh_stale(db)
 
     async def meeting() -> int:
-        response = await client.get("/api/v1/dashboards/summary", headers=ars)
+        response = await client.get("/api/v1/dashboards/summary", headers=national)
         assert response.status_code == 200, response.text
         return response.json()["counts"]["meeting_all_targets"]
 
@@ -295,3 +296,9 @@ async def test_a_summary_read_after_a_write_refreshes_the_summaries_not_the_mont
     # months wait for their own refresh
     assert await marks("summary_stale") == 0 and await marks("rollup_stale") > 0
     assert await rollup.refresh_stale(db) == ["2025-04"]
+    # a region's reader aggregates its own scope on the fly and leaves the marks
+    await push(client, vendor, extract(a, "2025-04", "2025-04", **MEETS))
+    ars = await factory.token("ars", region="11")
+    response = await client.get("/api/v1/dashboards/summary", headers=ars)
+    assert response.json()["counts"]["meeting_all_targets"] == before
+    assert await marks("summary_stale") > 0

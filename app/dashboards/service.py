@@ -176,8 +176,13 @@ async def summary(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> DashboardSummary:
     rolled = rollup_scope(principal, filters)
-    if rolled is not None:
-        basis = await _fresh_summaries(session)
+    basis = rollup.current_basis()
+    fresh = rolled is not None and await rollup.summary_fresh(session, basis)
+    if rolled == rollup.NATIONAL_SCOPE and not fresh:
+        # the whole country: one pass for every scope costs less than its own aggregate
+        await rollup.refresh_stale(get_database(), basis, months=False)
+        fresh = True
+    if rolled is not None and fresh:
         counts, statuses = await rollup.summary(session, rolled, basis)
     else:
         scope, params = _params(principal, filters)
