@@ -1,8 +1,8 @@
 """HTTP endpoints of the dashboards (/api/v1/dashboards/…) and the ARS monthly report.
 
 Dashboards change when data is written, that is monthly for most of them. Each answer is
-versioned by the data version (the newest audit entry: every write is audited) and the
-current month:
+versioned by the data version (a counter every audited write moves when it commits, and
+every write is audited) and the current month:
 
 - it carries an ETag and `Cache-Control: private, max-age=60`, so a dashboard that polls
   with If-None-Match gets a 304 without any computation;
