@@ -1,10 +1,11 @@
 """Read answers kept by data version: computed once, served again while the data has not moved.
 
 Every write is audited, so the data version (a counter every audited write moves when it
-commits, read on the request's arrival) moves with every change a reader could see. An answer is kept with the version it
-was computed at, and with the day or month it depends on (a compliance's `overdue` follows
-the day; a dashboard's default range the month), and served only while the request's own
-version is that one. So a reader never gets figures older than the data, in any process.
+commits, read on the request's arrival) moves with every change a reader could see. An
+answer is kept with the version it was computed at, and with the day or month it depends on
+(a compliance's `overdue` follows the day; a dashboard's default range the month), and
+served only while the request's own version is that one. So a reader never gets figures
+older than the data, in any process.
 
 - Each process keeps the answers it served last in memory (`Answers`, 32 MB at most): a warm
   read is the statement on arrival and nothing else.
