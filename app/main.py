@@ -25,7 +25,6 @@ from app.audit.router import router as audit_router
 from app.batches import batch_schemas
 from app.config import get_settings
 from app.console.controls import router as control_pages
-from app.console.kept import prepared
 from app.console.web import install as install_console
 from app.controls.router import router as controls_router
 from app.dashboards import rollup
@@ -41,6 +40,7 @@ from app.identity.console import access_router as identity_access_router
 from app.identity.console import router as identity_console_router
 from app.identity.router import router as identity_router
 from app.indicators.router import router as indicators_router
+from app.memo import forget_all
 from app.observability.logs import AccessLogMiddleware
 from app.observability.metrics import render as render_metrics
 from app.pilots.router import router as pilots_router
@@ -101,7 +101,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     """The ASGI app. Without `database`, the lifespan connects to the configured one."""
     # What a process keeps in memory was computed from one database: a new app keeps nothing.
     answers.clear()
-    prepared.clear()
+    forget_all()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

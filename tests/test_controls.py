@@ -476,3 +476,33 @@ async def test_a_frozen_revision_is_kept_when_its_atomic_batch_is_refused_not_in
     ars = await factory.token("ars", region="11")
     signals = (await client.get(f"/api/v1/controls/establishments/{finess}", headers=ars)).json()
     assert [s["code"] for s in signals["signals"]] == ["frozen_period_revision"]
+
+
+async def test_the_risk_list_is_kept_until_the_data_moves(client, factory, session):
+    numbers, _ = await planted(session, factory, client)
+    ars = await factory.token("ars", region="11")
+
+    async def flagged() -> set[str]:
+        response = await client.get(
+            "/api/v1/controls/risk", params={"flagged_only": "true"}, headers=ars
+        )
+        assert response.status_code == 200, response.text
+        return {item["finess"] for item in response.json()["items"]}
+
+    first = await flagged()
+    steady = numbers["honest_1"]
+    assert steady not in first and await flagged() == first  # kept: the same list
+    # the honest establishment's vendor insists on a frozen period: refused, recorded,
+    # audited, and the next list shows it
+    await session.execute(
+        text("UPDATE measurement SET locked_by_event_id = 1 WHERE finess = :f"), {"f": steady}
+    )
+    siren = await session.execute(
+        text("SELECT vendor_siren FROM measurement WHERE finess = :f LIMIT 1"), {"f": steady}
+    )
+    vendor = await factory.token("vendor", vendor=siren.scalar_one())
+    refused = await push(
+        client, vendor, extract(steady, str(FIRST), str(FIRST.plus(2)), **honest(0, 13))
+    )
+    assert refused["results"][0]["errors"][0]["code"] == "period_locked"
+    assert await flagged() == first | {steady}

@@ -111,7 +111,8 @@ async def risk_page(
     request: Request, session: SessionDep, user: ConsoleUserDep, region: str | None = None
 ):
     code = _region(user.principal, region)
-    assessed = await service.assess(session, user.principal, code)
+    arrived = getattr(request.state, "data_version", None)
+    assessed = await service.assess_scope(session, user.principal, code, arrived)
     flagged = [a for a in assessed if a.score > 0]
     return render(
         request,

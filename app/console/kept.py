@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,34 +29,11 @@ from app.access.principal import Principal
 from app.answers import scope_of
 from app.clock import today
 from app.dashboards import repository
+from app.memo import keeper
 
-
-class _Prepared:
-    """What pages served last, by key: (version, prepared value); at most `size` entries.
-    A prepared value is shared by every visit: pages only read it."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.entries: OrderedDict[str, tuple[str, Any]] = OrderedDict()
-
-    def get(self, key: str, version: str) -> tuple[bool, Any]:
-        entry = self.entries.get(key)
-        if entry is None or entry[0] != version:
-            return False, None
-        self.entries.move_to_end(key)
-        return True, entry[1]
-
-    def keep(self, key: str, version: str, value: Any) -> None:
-        self.entries[key] = (version, value)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self.entries.clear()
-
-
-prepared = _Prepared(512)
+# What pages served last, prepared (a prepared value is shared by every visit: pages only
+# read it).
+prepared = keeper(512)
 
 
 def _key(principal: Principal, name: str, params: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,6 +110,7 @@ def _risk_out(item: service.Assessed) -> EstablishmentRisk:
     responses=_READ,
 )
 async def risk_list(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     region: Annotated[str | None, Query(max_length=2)] = None,
@@ -123,7 +124,8 @@ async def risk_list(
     revisions, revisions of frozen periods). They inform the ARS's risk analysis and never
     block anything. An ARS sees its region; another region answers 404."""
     _region_in_scope(principal, region)
-    assessed = await service.assess(session, principal, region)
+    arrived = getattr(request.state, "data_version", None)
+    assessed = await service.assess_scope(session, principal, region, arrived)
     flagged = [a for a in assessed if a.score > 0]
     shown = flagged if flagged_only else assessed
     return RiskList(

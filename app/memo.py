@@ -1,0 +1,51 @@
+"""What a process keeps in memory by data version: values computed from the database, each
+served again only for the version (and day, or month) it was computed at, so never older
+than the data. The console's prepared pages (`app.console.kept`) and the controls' risk
+assessments (`app.controls.service`) keep theirs here; the API's answers, bytes counted in
+megabytes, in `app.answers`."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+
+class Kept:
+    """The values served last, by key, each with its version; at most `size` of them, the
+    least recently used dropped first. A kept value is shared by every reader: read it, never
+    change it."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: OrderedDict[Any, tuple[str, Any]] = OrderedDict()
+
+    def get(self, key: Any, version: str) -> tuple[bool, Any]:
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != version:
+            return False, None
+        self.entries.move_to_end(key)
+        return True, entry[1]
+
+    def keep(self, key: Any, version: str, value: Any) -> None:
+        self.entries[key] = (version, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+# Every keeper of the process, so that a new app starts with none of them filled.
+KEEPERS: list[Kept] = []
+
+
+def keeper(size: int) -> Kept:
+    kept = Kept(size)
+    KEEPERS.append(kept)
+    return kept
+
+
+def forget_all() -> None:
+    for kept in KEEPERS:
+        kept.clear()
