@@ -183,23 +183,17 @@ def is_overdue(
     progress: ProjectProgress, targets_met: bool, *, campaign: Campaign, today: date
 ) -> bool:
     """Annexe 5 D indicative delay passed with targets unmet (never for national projects)."""
-    if (
-        targets_met
-        or progress.guichet == Guichet.NATIONAL
-        or progress.started_on is None
-        or progress.balance_paid_on is not None
-    ):
-        return False
-    months = campaign.indicative_duration_months[FundingCase(progress.funding_case)]
-    return today > add_months(progress.started_on, months)
+    first_day = overdue_from(progress, targets_met, campaign=campaign)
+    return first_day is not None and today >= first_day
 
 
 def overdue_from(
     progress: ProjectProgress, targets_met: bool, *, campaign: Campaign
 ) -> date | None:
-    """The first day on which `is_overdue` holds for these facts (the day after the annexe 5 D
-    delay ends), None when it holds on no day. Kept with a project's standing, so that the
-    flag follows the calendar without a write: overdue on `today` iff `today >=` this day."""
+    """The first day on which a project is overdue (`is_overdue`): the day after the annexe 5
+    D delay ends, counted from the project's start; None when it is overdue on no day (targets
+    met, a national project, not started, or its balance paid). Kept with a project's
+    standing, so that the flag follows the calendar without a write."""
     if (
         targets_met
         or progress.guichet == Guichet.NATIONAL
