@@ -33,6 +33,7 @@ from fastapi import Request, Response
 from app.access.principal import Principal
 from app.clock import Month, today
 from app.dashboards import repository
+from app.memo import registered
 
 # The dashboards may be a minute old in a browser's cache (they change monthly, and a poll
 # then costs nothing); the other reads are revalidated at each use, so that a client that
@@ -76,16 +77,12 @@ class Answers:
         self.size = 0
 
 
-answers = Answers(32 * 1024 * 1024)
-
-
-def scope_of(principal: Principal) -> str:
-    """What a caller may see, as a key: two callers with the same one see the same answers."""
-    return f"{principal.role.value}:{principal.vendor_siren or principal.region_code or 'all'}"
+answers = registered(Answers(32 * 1024 * 1024))
 
 
 async def data_version(request: Request, session) -> int:
-    """The data version as the request arrived (read with its rate limit), else now."""
+    """The data version as the request arrived (read with its rate limit, or with a console
+    page's session), else now."""
     version = getattr(request.state, "data_version", None)
     if version is None:
         version = await repository.data_version(session)
@@ -116,7 +113,7 @@ async def answer(
     else:
         query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
         named = f"{request.url.path}?{query}"
-    key = hashlib.sha256(f"{scope_of(principal)}|{named}".encode()).hexdigest()
+    key = hashlib.sha256(f"{principal.scope_key}|{named}".encode()).hexdigest()
     etag = '"' + hashlib.sha256(f"{key}|{version}".encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": cache_control}
     if filename:

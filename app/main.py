@@ -19,7 +19,6 @@ from app.access.dependencies import api_routes, role_requirement
 from app.access.limits import BodyLimitMiddleware, RateLimitMiddleware
 from app.access.principal import Role
 from app.access.router import router as access_router
-from app.answers import answers
 from app.audit.idempotency import IdempotencyMiddleware
 from app.audit.router import router as audit_router
 from app.batches import batch_schemas
@@ -100,7 +99,6 @@ YOUNG_COLLECTION_THRESHOLD = 20_000
 def create_app(database: Database | None = None) -> FastAPI:
     """The ASGI app. Without `database`, the lifespan connects to the configured one."""
     # What a process keeps in memory was computed from one database: a new app keeps nothing.
-    answers.clear()
     forget_all()
 
     @asynccontextmanager

@@ -7,7 +7,7 @@ megabytes, in `app.answers`."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
 class Kept:
@@ -36,14 +36,24 @@ class Kept:
         self.entries.clear()
 
 
-# Every keeper of the process, so that a new app starts with none of them filled.
-KEEPERS: list[Kept] = []
+class _Clearable(Protocol):
+    def clear(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Clearable)
+
+# Every keeper of the process (these and `app.answers`'), so that a new app starts with none
+# of them filled.
+KEEPERS: list[_Clearable] = []
+
+
+def registered(kept: C) -> C:
+    KEEPERS.append(kept)
+    return kept
 
 
 def keeper(size: int) -> Kept:
-    kept = Kept(size)
-    KEEPERS.append(kept)
-    return kept
+    return registered(Kept(size))
 
 
 def forget_all() -> None:

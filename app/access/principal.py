@@ -40,13 +40,19 @@ class Principal:
     grant_id: int | None = None
 
     @property
+    def scope_key(self) -> str:
+        """What the caller may see, as a key (role, and vendor or region): two callers with
+        the same one see the same figures, so what is kept for one may be served to the
+        other."""
+        return f"{self.role.value}:{self.vendor_siren or self.region_code or 'all'}"
+
+    @property
     def label(self) -> str:
         """Who calls, in logs and in the `granted_by` of grants: a stable pseudonym (the
         person's id, never their e-mail address; the audit trail keeps that beside it)."""
-        bound = self.vendor_siren or self.region_code or "all"
         if self.person is not None:
-            return f"{self.role.value}:{bound}:person:{self.person.id}"
-        return f"{self.role.value}:{bound}:{self.token_id}"
+            return f"{self.scope_key}:person:{self.person.id}"
+        return f"{self.scope_key}:{self.token_id}"
 
 
 TOKEN_PREFIX = "esms_"

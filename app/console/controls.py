@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.access.principal import Principal, Role
+from app.answers import data_version
 from app.clock import today
 from app.console.sessions import ConsoleUserDep, check_csrf
 from app.console.web import PageRoute, render
@@ -111,8 +112,8 @@ async def risk_page(
     request: Request, session: SessionDep, user: ConsoleUserDep, region: str | None = None
 ):
     code = _region(user.principal, region)
-    arrived = getattr(request.state, "data_version", None)
-    assessed = await service.assess_scope(session, user.principal, code, arrived)
+    version = await data_version(request, session)
+    assessed = await service.assess_scope(session, user.principal, code, version)
     flagged = [a for a in assessed if a.score > 0]
     return render(
         request,

@@ -26,7 +26,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
-from app.answers import scope_of
+from app.answers import data_version
 from app.clock import today
 from app.dashboards import repository
 from app.memo import keeper
@@ -38,7 +38,7 @@ prepared = keeper(512)
 
 def _key(principal: Principal, name: str, params: dict[str, Any]) -> str:
     query = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if v is not None)
-    return hashlib.sha256(f"console:{name}|{scope_of(principal)}|{query}".encode()).hexdigest()
+    return hashlib.sha256(f"console:{name}|{principal.scope_key}|{query}".encode()).hexdigest()
 
 
 def _as_is(value: Any) -> Any:
@@ -46,23 +46,20 @@ def _as_is(value: Any) -> Any:
 
 
 async def kept(
+    request: Request,
     session: AsyncSession,
     principal: Principal,
     name: str,
     params: dict[str, Any],
     compute: Callable[[], Awaitable[Any]],
     *,
-    request: Request | None = None,
     prepare: Callable[[Any], Any] = _as_is,
 ) -> Any:
     """`prepare(compute())` (compute returns plain JSON values), from memory or from the
     shared table when the data version and the day are those it was computed for (overdue
     flags and late months follow the day)."""
     key = _key(principal, name, params)
-    arrived = getattr(request.state, "data_version", None) if request is not None else None
-    if arrived is None:
-        arrived = await repository.data_version(session)
-    version = f"{arrived}|{today()}"
+    version = f"{await data_version(request, session)}|{today()}"
     found, value = prepared.get(key, version)
     if found:
         return value

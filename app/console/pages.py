@@ -218,9 +218,7 @@ async def national(request: Request, session: SessionDep, user: ConsoleUserDep):
             "total": summaries[""],
         }
 
-    shown = await kept(
-        session, principal, "national", {}, compute, request=request, prepare=prepare
-    )
+    shown = await kept(request, session, principal, "national", {}, compute, prepare=prepare)
     return page(request, "national.html", user, **shown)
 
 
@@ -258,12 +256,12 @@ async def region_home(request: Request, code: str, session: SessionDep, user: Co
         }
 
     shown = await kept(
+        request,
         session,
         principal,
         "region",
         {"region": code},
         compute,
-        request=request,
         prepare=prepare,
     )
     return page(request, "region.html", user, region=REGIONS[code], **shown)
@@ -612,12 +610,12 @@ async def completeness(
         return {"items": [i.model_dump(mode="json") for i in found], "total": total}
 
     stored = await kept(
+        request,
         session,
         principal,
         "completeness",
         asdict(filters) | {"page": current},
         compute,
-        request=request,
         prepare=lambda s: {
             "items": [MissingReport.model_validate(i) for i in s["items"]],
             "total": s["total"],
@@ -692,7 +690,7 @@ async def vendor_home(
         missing, total = await dashboards.missing_reports(session, principal, Filters(), 1000, 0)
         return {"missing": [i.model_dump(mode="json") for i in missing], "total_missing": total}
 
-    stored = await kept(session, principal, "vendor-missing", {}, compute, request=request)
+    stored = await kept(request, session, principal, "vendor-missing", {}, compute)
     size = VENDOR_PROJECTS_PER_PAGE
     current = max(1, page_)
     query = ListQuery(sort="id", limit=size, offset=(current - 1) * size)

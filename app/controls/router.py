@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.dependencies import AuthorisedRoute, CurrentPrincipal, requires
 from app.access.principal import Principal, Role
 from app.access.scopes import establishment_visible, project_visible
+from app.answers import data_version
 from app.clock import today
 from app.controls import repository, service
 from app.controls.draw import Draw
@@ -124,8 +125,8 @@ async def risk_list(
     revisions, revisions of frozen periods). They inform the ARS's risk analysis and never
     block anything. An ARS sees its region; another region answers 404."""
     _region_in_scope(principal, region)
-    arrived = getattr(request.state, "data_version", None)
-    assessed = await service.assess_scope(session, principal, region, arrived)
+    version = await data_version(request, session)
+    assessed = await service.assess_scope(session, principal, region, version)
     flagged = [a for a in assessed if a.score > 0]
     shown = flagged if flagged_only else assessed
     return RiskList(

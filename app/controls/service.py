@@ -42,7 +42,6 @@ from app.controls.signals import (
 )
 from app.controls.thresholds import current_thresholds
 from app.dashboards.filters import Filters
-from app.dashboards.repository import data_version
 from app.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from app.extracts.models import REQUIRED_COUNTS
 from app.memo import keeper
@@ -77,16 +76,13 @@ _assessments = keeper(16)
 
 
 async def assess_scope(
-    session: AsyncSession, principal: Principal, region: str | None, version: int | None
+    session: AsyncSession, principal: Principal, region: str | None, version: int
 ) -> list[Assessed]:
     """`assess` of a whole region (or of the caller's whole scope), kept in this process
     while the data version and the day are those it was computed at. `version`: the data
-    version as the request arrived (None: read now); read before computing, so what is kept
-    under it holds every write of that version."""
-    if version is None:
-        version = await data_version(session)
-    scope = f"{principal.role.value}:{principal.vendor_siren or principal.region_code or 'all'}"
-    key = (scope, region)
+    version as the request arrived, read before computing, so what is kept under it holds
+    every write of that version."""
+    key = (principal.scope_key, region)
     stamp = f"{version}|{today()}"
     found, assessed = _assessments.get(key, stamp)
     if not found:
