@@ -176,12 +176,12 @@ async def summary(
     session: AsyncSession, principal: Principal, filters: Filters
 ) -> DashboardSummary:
     rolled = rollup_scope(principal, filters)
-    basis = rollup.current_basis()
-    fresh = rolled is not None and await rollup.summary_fresh(session, basis)
-    if rolled == rollup.NATIONAL_SCOPE and not fresh:
+    if rolled == rollup.NATIONAL_SCOPE:
         # the whole country: one pass for every scope costs less than its own aggregate
-        await rollup.refresh_stale(get_database(), basis, months=False)
-        fresh = True
+        basis, fresh = await _fresh_summaries(session), True
+    else:
+        basis = rollup.current_basis()
+        fresh = rolled is not None and await rollup.summary_fresh(session, basis)
     if rolled is not None and fresh:
         counts, statuses = await rollup.summary(session, rolled, basis)
     else:
