@@ -124,6 +124,8 @@ class Compliance:
     balance_due: Decimal | None
     overdue: bool
     establishments: tuple[EstablishmentCompliance, ...]
+    # the first day `overdue` holds for these facts (None: on no day), for what is kept
+    overdue_from: date | None = None
 
     @property
     def blocking(self) -> tuple[EstablishmentCompliance, ...]:
@@ -241,10 +243,12 @@ def compliance(
         status = BalanceStatus.TARGETS_MET
     else:
         status = BalanceStatus.IN_PROGRESS
+    first_overdue_day = overdue_from(progress, targets_met, campaign=campaign)
     return Compliance(
         status=status,
         qualifies_for_balance=qualifies,
         balance_due=balance_due(progress),
-        overdue=is_overdue(progress, targets_met, campaign=campaign, today=today),
+        overdue=first_overdue_day is not None and today >= first_overdue_day,
         establishments=tuple(establishments),
+        overdue_from=first_overdue_day,
     )

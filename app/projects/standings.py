@@ -51,8 +51,8 @@ Why no write is lost, and nothing is computed twice
 
 What moves with time, not data
     - The overdue flag (annexe 5 D) depends on the day: the row keeps `overdue_from`, the
-      first day on which the project is overdue (`balance.overdue_from`, which agrees with
-      `balance.is_overdue`), and the flag is `overdue_from <= today` at read time.
+      first day on which the project is overdue (`Compliance.overdue_from`, found by the
+      rule with the flag), and the flag is `overdue_from <= today` at read time.
     - The targets and delays come from the campaign file: each row keeps the identity of
       the campaign it was computed under (`campaign_key`); a row of another campaign is
       recomputed as if marked.
@@ -80,9 +80,8 @@ from app.access.scopes import Scope, projects_sql
 from app.campaigns import Campaign, current_campaign
 from app.db import Database, raw_connection
 from app.indicators.rules import RATES
-from app.projects.balance import overdue_from
 from app.projects.models import Project
-from app.projects.payments import ProjectStanding, progress_of, standings
+from app.projects.payments import ProjectStanding, standings
 
 log = logging.getLogger(__name__)
 _ESTABLISHMENT = re.compile(r"\be\.")  # a column of the establishment (alias `e`)
@@ -134,7 +133,6 @@ def stored(standing: ProjectStanding, campaign: Campaign) -> StoredStanding:
     """The row kept for a project's standing (the figures of the ARS monthly report)."""
     result = standing.compliance
     periods = [e.latest_period.end for e in result.establishments if e.latest_period]
-    met = bool(result.establishments) and all(e.meets_targets for e in result.establishments)
     return StoredStanding(
         project_id=standing.project.id,
         campaign=campaign_key(campaign),
@@ -147,9 +145,7 @@ def stored(standing: ProjectStanding, campaign: Campaign) -> StoredStanding:
             Decimal(0),
         ),
         balance_due=result.balance_due,
-        overdue_from=overdue_from(
-            progress_of(standing.project, standing.events), met, campaign=campaign
-        ),
+        overdue_from=result.overdue_from,
         last_period_end=max(periods) if periods else None,
         notified_on=next((e.date for e in standing.events if e.type == "notified"), None),
         # [FINESS, first day, last day of the latest period (or None), meets the targets]
