@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal, Role
@@ -36,8 +35,7 @@ from app.pilots.rules import Summary as PilotSummary
 from app.pilots.service import summaries as pilot_summaries
 from app.pilots.service import summary as pilot_summary
 from app.projects import standings as project_standings
-from app.projects.models import Project
-from app.projects.payments import ProjectStanding, standings
+from app.projects.payments import ProjectStanding, standings_of
 from app.projects.standings import ListQuery
 from app.projects.vocabulary import BalanceStatus
 from app.referential.geography import REGIONS
@@ -84,12 +82,7 @@ async def _standings(
     session: AsyncSession, scope: str, params: dict[str, Any]
 ) -> list[ProjectStanding]:
     ids = await repository.project_ids(session, scope, params)
-    if not ids:
-        return []
-    projects = (
-        await session.execute(select(Project).where(Project.id.in_(ids)).order_by(Project.id))
-    ).scalars()
-    return await standings(session, list(projects), today())
+    return await standings_of(session, ids, today())
 
 
 def _envelope(principal: Principal, filters: Filters) -> Decimal:

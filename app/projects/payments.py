@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.principal import Principal
@@ -99,6 +100,24 @@ async def standings(
             )
             for project in projects
         ]
+
+
+async def standings_of(
+    session: AsyncSession,
+    project_ids: Sequence[int],
+    today: date,
+    campaign: Campaign | None = None,
+) -> list[ProjectStanding]:
+    """`standings` of the projects of these ids (those that exist), in the order of their
+    ids."""
+    if not project_ids:
+        return []
+    projects = (
+        await session.execute(
+            select(Project).where(Project.id.in_(project_ids)).order_by(Project.id)
+        )
+    ).scalars()
+    return await standings(session, list(projects), today, campaign)
 
 
 @contextmanager

@@ -71,7 +71,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -80,8 +80,7 @@ from app.access.scopes import Scope, projects_sql
 from app.campaigns import Campaign, current_campaign
 from app.db import Database, raw_connection
 from app.indicators.rules import RATES
-from app.projects.models import Project
-from app.projects.payments import ProjectStanding, standings
+from app.projects.payments import ProjectStanding, standings_of
 
 log = logging.getLogger(__name__)
 _ESTABLISHMENT = re.compile(r"\be\.")  # a column of the establishment (alias `e`)
@@ -219,14 +218,7 @@ async def store(
     session: AsyncSession, project_ids: Sequence[int], today: date, campaign: Campaign
 ) -> None:
     """Step 2: the rule for these projects only, and their rows upserted in one statement."""
-    if not project_ids:
-        return
-    projects = (
-        await session.execute(
-            select(Project).where(Project.id.in_(project_ids)).order_by(Project.id)
-        )
-    ).scalars()
-    rows = [stored(s, campaign) for s in await standings(session, list(projects), today, campaign)]
+    rows = [stored(s, campaign) for s in await standings_of(session, project_ids, today, campaign)]
     if not rows:
         return  # projects deleted meanwhile: their rows went with them
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
