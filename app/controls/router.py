@@ -40,8 +40,8 @@ from app.controls.schemas import (
 from app.db import SessionDep
 from app.errors import NotFound
 from app.projects.models import Project
-from app.referential.finess import InvalidFiness, check_finess
 from app.referential.models import Establishment
+from app.referential.repository import finess_or_not_found
 from app.schemas import RowId
 
 router = APIRouter(prefix="/api/v1/controls", tags=["controls"], route_class=AuthorisedRoute)
@@ -150,10 +150,7 @@ async def risk_list(
 async def establishment_risk(
     finess: str, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRisk:
-    try:
-        number = check_finess(finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {finess} not found.") from exc
+    number = finess_or_not_found(finess)
     found = await service.assess(session, principal, finess=number)
     if found:
         return _risk_out(found[0])
@@ -412,10 +409,7 @@ async def create_control(
     """An amount found unduly paid (`unduly_paid` > 0, so not compliant) is to be recovered:
     follow it with `POST /api/v1/controls/{id}/recovery`. What remains to recover adds to
     the dashboards' `to_recover`."""
-    try:
-        number = check_finess(payload.finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {payload.finess} not found.") from exc
+    number = finess_or_not_found(payload.finess)
     control = await service.record_control(
         session,
         principal,

@@ -12,14 +12,13 @@ from app.access.principal import Role
 from app.batches import batch_request_body, read_batch
 from app.clock import Month
 from app.db import SessionDep
-from app.errors import FieldError, Invalid, NotFound
+from app.errors import NotFound
 from app.extracts import service
 from app.extracts.ingestion import EXTRACTS
 from app.extracts.rules import decode_well_formed
 from app.extracts.schemas import ExtractBatch, ImportSummary, WithdrawalIn, WithdrawalOut
 from app.ingestion import BatchOptions, ingest
-from app.referential.finess import InvalidFiness, check_finess
-from app.referential.repository import visible_establishment
+from app.referential.repository import finess_or_invalid, visible_establishment
 
 router = APIRouter(prefix="/api/v1/extracts", tags=["extracts"], route_class=AuthorisedRoute)
 
@@ -81,10 +80,7 @@ async def push_extracts(
 async def withdraw_extract(
     payload: WithdrawalIn, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> WithdrawalOut:
-    try:
-        finess = check_finess(payload.finess)
-    except InvalidFiness as exc:
-        raise Invalid(str(exc), [FieldError("finess", "invalid_finess", str(exc))]) from exc
+    finess = finess_or_invalid(payload.finess)
     if await visible_establishment(session, principal, finess) is None:
         raise NotFound(f"Establishment {finess} not found.")
     start, end = Month.parse(payload.period_start), Month.parse(payload.period_end)

@@ -131,6 +131,22 @@ def parse_count(
     return value
 
 
+def parse_finess(value: Any, errors: list[FieldError]) -> str | None:
+    """A row's `finess`: a FINESS ET number, its check digit right; problems go to
+    `errors`."""
+    if value is None or value == "":
+        errors.append(FieldError("finess", "required", "finess is required"))
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError("finess", "invalid_finess", "finess must be a string"))
+        return None
+    try:
+        return check_finess(value)
+    except InvalidFiness as exc:
+        errors.append(FieldError("finess", "invalid_finess", str(exc)))
+        return None
+
+
 def parse_month(name: str, value: Any, errors: list[FieldError]) -> Month | None:
     """A month written YYYY-MM; problems go to `errors`."""
     if value is None or value == "":
@@ -165,17 +181,7 @@ def parse_row(index: int, raw: Any, text_cells: bool = False) -> Row:
             errors.append(
                 FieldError(str(name), "unknown_field", f"{name!r} is not a field of an extract")
             )
-    finess: str | None = None
-    raw_finess = raw.get("finess")
-    if raw_finess is None or raw_finess == "":
-        errors.append(FieldError("finess", "required", "finess is required"))
-    elif not isinstance(raw_finess, str):
-        errors.append(FieldError("finess", "invalid_finess", "finess must be a string"))
-    else:
-        try:
-            finess = check_finess(raw_finess)
-        except InvalidFiness as exc:
-            errors.append(FieldError("finess", "invalid_finess", str(exc)))
+    finess = parse_finess(raw.get("finess"), errors)
     start = parse_month("period_start", raw.get("period_start"), errors)
     end = parse_month("period_end", raw.get("period_end"), errors)
     counts = {
@@ -202,7 +208,7 @@ def parse_row(index: int, raw: Any, text_cells: bool = False) -> Row:
         start,
         end,
         counts,
-        raw_finess=raw_finess,
+        raw_finess=raw.get("finess"),
         raw_start=raw.get("period_start"),
         raw_end=raw.get("period_end"),
         errors=errors,

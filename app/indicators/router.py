@@ -23,9 +23,8 @@ from app.indicators.schemas import (
     RevisionRead,
     SenderPerson,
 )
-from app.indicators.service import checked_finess
 from app.queries import FromQuery, ToQuery, month_bounds
-from app.referential.repository import visible_establishment
+from app.referential.repository import finess_or_not_found, visible_establishment
 
 router = APIRouter(
     prefix="/api/v1/establishments", tags=["indicators"], route_class=AuthorisedRoute
@@ -34,7 +33,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 async def _visible(session, principal, finess: str) -> str:
-    number = checked_finess(finess)
+    number = finess_or_not_found(finess)
     if await visible_establishment(session, principal, number) is None:
         raise NotFound(f"Establishment {number} not found.")
     return number
@@ -65,7 +64,7 @@ async def get_measurements(
 ) -> Response:
     """The latest revision of each period (withdrawn ones left out), oldest first. Kept until
     the data moves; the ETag answers If-None-Match with a 304."""
-    number = checked_finess(finess)
+    number = finess_or_not_found(finess)
     start, end = month_bounds(from_, to)
 
     async def render() -> tuple[bytes, str]:

@@ -17,15 +17,7 @@ from app.errors import NotFound
 from app.extracts.models import COUNT_FIELDS
 from app.indicators import repository
 from app.indicators.rules import COUNTS, compute, meets_targets
-from app.referential.finess import InvalidFiness, check_finess
-
-
-def checked_finess(finess: str) -> str:
-    """The FINESS number of a path; an invalid one is not found (as an unknown one)."""
-    try:
-        return check_finess(finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {finess} not found ({exc}).") from exc
+from app.referential.repository import finess_or_not_found
 
 
 def measurement_item(row: Any, targets: Mapping[str, Decimal]) -> dict[str, Any]:
@@ -66,7 +58,7 @@ async def series(
 ) -> dict[str, Any]:
     """The latest revision of each period overlapping start..end (withdrawn ones left out),
     oldest first, as `MeasurementSeries` fields; not found out of the caller's scope."""
-    number = checked_finess(finess)
+    number = finess_or_not_found(finess)
     rows = await repository.visible_measurements(session, principal, number, start, end)
     if rows is None:
         raise NotFound(f"Establishment {number} not found.")

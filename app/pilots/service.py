@@ -21,9 +21,9 @@ from app.pilots.models import PilotApplication, PilotEvent
 from app.pilots.rules import ApplicationStatus, EventType
 from app.pilots.schemas import PilotApplicationCreate, PilotDecisionCreate
 from app.pilots.vocabulary import PILOT_STATUSES
-from app.referential.finess import InvalidFiness, check_finess
 from app.referential.geography import REGIONS
 from app.referential.models import Establishment
+from app.referential.repository import finess_or_invalid
 
 
 def campaign_key(campaign: Campaign | None = None) -> str:
@@ -83,10 +83,7 @@ async def record_application(
     today: date,
 ) -> tuple[PilotApplication, Establishment]:
     """Record an application of an establishment of the referential in the caller's region."""
-    try:
-        finess = check_finess(payload.finess)
-    except InvalidFiness as exc:
-        raise Invalid(str(exc), [FieldError("finess", "invalid_finess", str(exc))]) from exc
+    finess = finess_or_invalid(payload.finess)
     establishment = await repository.establishment(session, finess)
     if establishment is None:
         raise Invalid(

@@ -13,8 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.principal import Principal
 from app.access.scopes import establishment_visible
 from app.db import copy_records
+from app.errors import FieldError, Invalid, NotFound
 from app.projects.models import ProjectEstablishment
+from app.referential.finess import InvalidFiness, check_finess
 from app.referential.models import Establishment, ReferentialImport
+
+
+def finess_or_not_found(raw: str) -> str:
+    """The FINESS number of the establishment a request acts on (in its path, or the
+    establishment a control is recorded for): an invalid one is not found, as an unknown
+    one."""
+    try:
+        return check_finess(raw)
+    except InvalidFiness as exc:
+        raise NotFound(f"Establishment {raw} not found ({exc}).") from exc
+
+
+def finess_or_invalid(raw: str) -> str:
+    """The FINESS number of a request's `finess` field: an invalid one is refused (422)
+    naming the field."""
+    try:
+        return check_finess(raw)
+    except InvalidFiness as exc:
+        raise Invalid(str(exc), [FieldError("finess", "invalid_finess", str(exc))]) from exc
 
 
 async def visible_establishment(

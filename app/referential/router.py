@@ -188,10 +188,7 @@ async def create_establishment(
 async def get_establishment(
     finess: str, session: SessionDep, principal: CurrentPrincipal
 ) -> EstablishmentRead:
-    try:
-        number = check_finess(finess)
-    except InvalidFiness as exc:
-        raise NotFound(f"Establishment {finess} not found ({exc}).") from exc
+    number = repository.finess_or_not_found(finess)
     row = await repository.visible_establishment(session, principal, number)
     if row is None:
         raise NotFound(f"Establishment {number} not found.")

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import Month
-from app.extracts.rules import parse_count, parse_month
+from app.extracts.rules import parse_count, parse_finess, parse_month
 from app.fields import FieldError
 from app.ingestion.outcomes import Outcome
-from app.referential.finess import InvalidFiness, check_finess
 
 USAGE_COUNTS = (
     "ins_qualified_identities",
@@ -77,17 +76,7 @@ def parse_usage_row(index: int, raw: Any, text_cells: bool = False) -> UsageRow:
         for name in raw
         if name not in _USAGE_FIELDS
     ]
-    finess: str | None = None
-    raw_finess = raw.get("finess")
-    if raw_finess is None or raw_finess == "":
-        errors.append(FieldError("finess", "required", "finess is required"))
-    elif not isinstance(raw_finess, str):
-        errors.append(FieldError("finess", "invalid_finess", "finess must be a string"))
-    else:
-        try:
-            finess = check_finess(raw_finess)
-        except InvalidFiness as exc:
-            errors.append(FieldError("finess", "invalid_finess", str(exc)))
+    finess = parse_finess(raw.get("finess"), errors)
     month = parse_month("month", raw.get("month"), errors)
     counts = {name: parse_count(name, raw.get(name), errors, text_cells) for name in USAGE_COUNTS}
     return UsageRow(
@@ -95,7 +84,7 @@ def parse_usage_row(index: int, raw: Any, text_cells: bool = False) -> UsageRow:
         finess,
         month,
         counts,
-        raw_finess=raw_finess,
+        raw_finess=raw.get("finess"),
         raw_month=raw.get("month"),
         errors=errors,
     )
