@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -141,16 +140,6 @@ FROM written
 async def upsert_staged(conn: asyncpg.Connection) -> asyncpg.Record:
     """Store the staged establishments: (kept, created, updated, closed) counts."""
     return await conn.fetchrow(_UPSERT_STAGED)
-
-
-async def closing_dates(session: AsyncSession, numbers: Sequence[str]) -> dict[str, date]:
-    """The closing date of those of `numbers` that are closed."""
-    rows = await session.execute(
-        select(Establishment.finess, Establishment.closed_on).where(
-            Establishment.finess.in_(numbers), Establishment.closed_on.is_not(None)
-        )
-    )
-    return {finess: closed_on for finess, closed_on in rows if closed_on is not None}
 
 
 async def add_import(session: AsyncSession, job: ReferentialImport) -> ReferentialImport:
